@@ -1,0 +1,398 @@
+"""Declarative shapes for JSON-like values: validation with path-named problems, and JSON Schema.
+
+One small mechanism checks both the case (``vertaid.case/1``) and the knowledge pack, so that every
+problem in either reads the same way (``fractures[0].level: 'L9' is not a vertebral level``) and every
+problem in a document is reported at once, not only the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = [
+    "INVALID",
+    "Boolean",
+    "Choice",
+    "Field",
+    "Integer",
+    "ListOf",
+    "MappingOf",
+    "Number",
+    "Problem",
+    "Record",
+    "Shape",
+    "Text",
+    "describe",
+    "join_path",
+]
+
+Problem = tuple[str, str]
+"""A problem with an input: the JSON path of the value and what is wrong with it."""
+
+
+class _Invalid:
+    """Marks a value that failed its checks; problems were recorded by whoever returned it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID: Final = _Invalid()
+
+ROOT: Final = "$"
+
+
+def join_path(path: str, key: str) -> str:
+    """Return the path of member ``key`` under ``path`` (the root is ``$`` and is not written)."""
+    return key if path == ROOT else f"{path}.{key}"
+
+
+def describe(value: object) -> str:
+    """Return a short, quoted rendering of a value for a problem message."""
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return repr(shown)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+class Shape:
+    """A kind of value: checks one and describes itself as JSON Schema."""
+
+    description: str = ""
+
+    def check(self, value: object, path: str, problems: list[Problem]) -> Any:
+        """Return the checked value, or ``INVALID`` after appending problems naming ``path``."""
+        raise NotImplementedError
+
+    def json_schema(self) -> dict[str, Any]:
+        """Return a JSON Schema (draft 2020-12) fragment for this shape."""
+        raise NotImplementedError
+
+    def _with_description(self, schema: dict[str, Any]) -> dict[str, Any]:
+        if self.description:
+            schema["description"] = self.description
+        return schema
+
+
+@dataclass(frozen=True)
+class Integer(Shape):
+    """A whole number within an inclusive range."""
+
+    minimum: int | None = None
+    maximum: int | None = None
+    description: str = ""
+
+    def check(self, value: object, path: str, problems: list[Problem]) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+                value = int(value)
+            else:
+                problems.append((path, f"{describe(value)} is not a whole number"))
+                return INVALID
+        return _check_range(value, self.minimum, self.maximum, False, path, problems)
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "integer"}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        return self._with_description(schema)
+
+
+@dataclass(frozen=True)
+class Number(Shape):
+    """A finite number within a range (the lower bound may be exclusive)."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    description: str = ""
+
+    def check(self, value: object, path: str, problems: list[Problem]) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            problems.append((path, f"{describe(value)} is not a number"))
+            return INVALID
+        if not math.isfinite(value):
+            problems.append((path, f"{describe(value)} is not a finite number"))
+            return INVALID
+        return _check_range(float(value), self.minimum, self.maximum, self.exclusive_minimum, path, problems)
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "number"}
+        if self.minimum is not None:
+            schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        return self._with_description(schema)
+
+
+def _check_range(
+    value: Any,
+    minimum: float | None,
+    maximum: float | None,
+    exclusive_minimum: bool,
+    path: str,
+    problems: list[Problem],
+) -> Any:
+    if minimum is not None and (value <= minimum if exclusive_minimum else value < minimum):
+        bound = "greater than" if exclusive_minimum else "at least"
+        problems.append((path, f"{describe(value)} is out of range: must be {bound} {_fmt(minimum)}"))
+        return INVALID
+    if maximum is not None and value > maximum:
+        problems.append((path, f"{describe(value)} is out of range: must be at most {_fmt(maximum)}"))
+        return INVALID
+    return value
+
+
+def _fmt(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+@dataclass(frozen=True)
+class Boolean(Shape):
+    """``true`` or ``false``."""
+
+    description: str = ""
+
+    def check(self, value: object, path: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, bool):
+            problems.append((path, f"{describe(value)} is not true or false"))
+            return INVALID
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_description({"type": "boolean"})
+
+
+@dataclass(frozen=True)
+class Text(Shape):
+    """A string, optionally bounded in length and required to be non-blank."""
+
+    max_length: int | None = None
+    non_blank: bool = False
+    description: str = ""
+
+    def check(self, value: object, path: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, str):
+            problems.append((path, f"{describe(value)} is not a string"))
+            return INVALID
+        if self.non_blank and not value.strip():
+            problems.append((path, "must not be blank"))
+            return INVALID
+        if self.max_length is not None and len(value) > self.max_length:
+            problems.append((path, f"is too long: at most {self.max_length} characters"))
+            return INVALID
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string"}
+        if self.max_length is not None:
+            schema["maxLength"] = self.max_length
+        if self.non_blank:
+            schema["minLength"] = 1
+        return self._with_description(schema)
+
+
+@dataclass(frozen=True)
+class Choice(Shape):
+    """One of a fixed set of values; ``noun`` names the set in messages (``'L9' is not a vertebral level``)."""
+
+    values: tuple[Any, ...]
+    noun: str = ""
+    description: str = ""
+
+    def check(self, value: object, path: str, problems: list[Problem]) -> Any:
+        if isinstance(value, bool) or value not in self.values:
+            if self.noun:
+                problems.append((path, f"{describe(value)} is not {self.noun}"))
+            else:
+                allowed = ", ".join(str(v) for v in self.values)
+                problems.append((path, f"{describe(value)} is not one of: {allowed}"))
+            return INVALID
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_description({"enum": list(self.values)})
+
+
+@dataclass(frozen=True)
+class ListOf(Shape):
+    """A list of items of one shape; ``distinct`` rejects repeated items."""
+
+    item: Shape
+    min_items: int = 0
+    max_items: int | None = None
+    distinct: bool = False
+    description: str = ""
+
+    def check(self, value: object, path: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, list):
+            problems.append((path, f"{describe(value)} is not a list"))
+            return INVALID
+        if len(value) < self.min_items:
+            noun = "item" if self.min_items == 1 else "items"
+            problems.append((path, f"must have at least {self.min_items} {noun}"))
+            return INVALID
+        if self.max_items is not None and len(value) > self.max_items:
+            problems.append((path, f"has {len(value)} items: at most {self.max_items} are allowed"))
+            return INVALID
+        checked = []
+        ok = True
+        seen: dict[Any, int] = {}
+        for index, member in enumerate(value):
+            item_path = f"{path}[{index}]"
+            result = self.item.check(member, item_path, problems)
+            if result is INVALID:
+                ok = False
+                continue
+            if self.distinct:
+                try:
+                    first = seen.setdefault(result, index)
+                except TypeError:
+                    first = index
+                if first != index:
+                    problems.append((item_path, f"{describe(result)} is listed twice (also at [{first}])"))
+                    ok = False
+                    continue
+            checked.append(result)
+        return checked if ok else INVALID
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "array", "items": self.item.json_schema()}
+        if self.min_items:
+            schema["minItems"] = self.min_items
+        if self.max_items is not None:
+            schema["maxItems"] = self.max_items
+        if self.distinct:
+            schema["uniqueItems"] = True
+        return self._with_description(schema)
+
+
+@dataclass(frozen=True)
+class MappingOf(Shape):
+    """An object whose keys are free names (checked by ``key``) and whose values share one shape."""
+
+    value: Shape
+    key: Shape = field(default_factory=lambda: Text(non_blank=True))
+    min_items: int = 0
+    description: str = ""
+
+    def check(self, value: object, path: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, dict):
+            problems.append((path, f"{describe(value)} is not an object"))
+            return INVALID
+        if len(value) < self.min_items:
+            problems.append((path, f"must have at least {self.min_items} entries"))
+            return INVALID
+        checked: dict[Any, Any] = {}
+        ok = True
+        for key, member in value.items():
+            member_path = join_path(path, str(key))
+            if self.key.check(key, member_path, problems) is INVALID:
+                ok = False
+                continue
+            result = self.value.check(member, member_path, problems)
+            if result is INVALID:
+                ok = False
+            else:
+                checked[key] = result
+        return checked if ok else INVALID
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._with_description({"type": "object", "additionalProperties": self.value.json_schema()})
+
+
+@dataclass(frozen=True)
+class Field:
+    """A member of a record.
+
+    ``required`` members may be neither absent nor null. Other members that are absent or null take
+    ``default`` (``None`` means "unknown"), so a default is only ever given where the contract says so.
+    """
+
+    shape: Shape
+    required: bool = False
+    default: Any = None
+
+
+@dataclass(frozen=True)
+class Record(Shape):
+    """An object with named members; unknown members are an error, with a suggestion when one is close.
+
+    ``build`` turns the checked members into the caller's type (a frozen dataclass, a dict, ...).
+    """
+
+    fields: Mapping[str, Field]
+    build: Callable[..., Any] = dict
+    description: str = ""
+
+    def check(self, value: object, path: str, problems: list[Problem]) -> Any:
+        if not isinstance(value, dict):
+            problems.append((path, f"{describe(value)} is not an object"))
+            return INVALID
+        ok = True
+        for key in value:
+            if key not in self.fields:
+                ok = False
+                problems.append((join_path(path, str(key)), _unknown_member(str(key), self.fields)))
+        members: dict[str, Any] = {}
+        for name, spec in self.fields.items():
+            member = value.get(name)
+            member_path = join_path(path, name)
+            if member is None:
+                if spec.required:
+                    problems.append((member_path, "is required"))
+                    ok = False
+                else:
+                    members[name] = spec.default
+                continue
+            result = spec.shape.check(member, member_path, problems)
+            if result is INVALID:
+                ok = False
+            else:
+                members[name] = result
+        if not ok:
+            return INVALID
+        return self.build(**members)
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": "object",
+            "properties": {},
+            "additionalProperties": False,
+        }
+        required = []
+        for name, spec in self.fields.items():
+            member = spec.shape.json_schema()
+            if not spec.required:
+                member = {"anyOf": [member, {"type": "null"}]}
+                if spec.default is not None:
+                    member["default"] = spec.default
+            schema["properties"][name] = member
+            if spec.required:
+                required.append(name)
+        if required:
+            schema["required"] = required
+        return self._with_description(schema)
+
+
+def _unknown_member(key: str, known: Sequence[str] | Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+    if close:
+        return f"unknown field (did you mean '{close[0]}'?)"
+    return "unknown field"

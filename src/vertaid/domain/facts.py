@@ -1,0 +1,130 @@
+"""The facts that the policy's conditions read: the case's own members and a few derived ones.
+
+The list of facts is derived from the case shapes, so a member added to ``vertaid.case/1`` becomes
+testable by the pack without a second list to keep in step. Derived facts per fracture:
+
+- ``acuity`` — ``unhealed``, ``healed`` or ``unknown`` (policy §1, classified by the pack);
+- ``height_loss_percent`` — as given, else from six-point morphometry (policy §5);
+- ``is_target`` — the fracture is one the policy would treat (it is unhealed).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from typing import Final
+
+from vertaid.domain._shapes import Boolean, Choice, Integer, ListOf, Number, Record, Shape
+from vertaid.domain.case import (
+    CONSERVATIVE_CARE_SHAPE,
+    FRACTURE_SHAPE,
+    PAIN_SHAPE,
+    PATIENT_SHAPE,
+    PREFERENCES_SHAPE,
+    Case,
+    Fracture,
+)
+from vertaid.domain.conditions import CASE, FRACTURE, FactSpec, Scope
+
+__all__ = ["ACUITY_VALUES", "FACTS", "CaseFacts", "FractureFacts", "fracture_input", "input_paths_of_fact"]
+
+ACUITY_VALUES: Final = ("unhealed", "healed", "unknown")
+
+
+class FractureFacts:
+    """One fracture as the policy sees it: the case's findings plus what the policy derives."""
+
+    __slots__ = ("acuity", "fracture", "height_loss_percent", "index", "is_target", "level")
+
+    def __init__(
+        self,
+        index: int,
+        fracture: Fracture,
+        acuity: str,
+        height_loss_percent: float | None,
+    ) -> None:
+        self.index = index
+        self.fracture = fracture
+        self.level = fracture.level
+        self.acuity = acuity
+        self.height_loss_percent = height_loss_percent
+        self.is_target = acuity == "unhealed"
+
+
+class CaseFacts:
+    """The case as the policy sees it, with its fractures and its target fractures."""
+
+    __slots__ = ("case", "conservative_care", "fractures", "pain", "patient", "preferences", "targets")
+
+    def __init__(self, case: Case, fractures: tuple[FractureFacts, ...]) -> None:
+        self.case = case
+        self.patient = case.patient
+        self.pain = case.pain
+        self.conservative_care = case.conservative_care
+        self.preferences = case.preferences
+        self.fractures = fractures
+        self.targets = tuple(f for f in fractures if f.is_target)
+
+
+def _spec(name: str, scope: Scope, shape: Shape, attribute: str) -> FactSpec:
+    getter = operator.attrgetter(attribute)
+    if isinstance(shape, Boolean):
+        return FactSpec(name, scope, "bool", getter=getter)
+    if isinstance(shape, Integer):
+        return FactSpec(name, scope, "number", (), shape.minimum, shape.maximum, True, getter)
+    if isinstance(shape, Number):
+        return FactSpec(name, scope, "number", (), shape.minimum, shape.maximum, False, getter)
+    if isinstance(shape, Choice):
+        return FactSpec(name, scope, "choice", shape.values, getter=getter)
+    if isinstance(shape, ListOf) and isinstance(shape.item, Choice):
+        return FactSpec(name, scope, "list", shape.item.values, getter=getter)
+    raise TypeError(f"fact {name!r} has a shape conditions cannot test")  # pragma: no cover
+
+
+def _build_facts() -> dict[str, FactSpec]:
+    facts: dict[str, FactSpec] = {}
+    sections: tuple[tuple[str, Record], ...] = (
+        ("patient", PATIENT_SHAPE),
+        ("pain", PAIN_SHAPE),
+        ("conservative_care", CONSERVATIVE_CARE_SHAPE),
+        ("preferences", PREFERENCES_SHAPE),
+    )
+    for section, record in sections:
+        for member, spec in record.fields.items():
+            name = f"{section}.{member}"
+            facts[name] = _spec(name, CASE, spec.shape, name)
+    for member, spec in FRACTURE_SHAPE.fields.items():
+        if isinstance(spec.shape, Record):
+            continue  # morphometry is read through the derived height loss
+        facts[member] = _spec(member, FRACTURE, spec.shape, f"fracture.{member}")
+    height = FRACTURE_SHAPE.fields["height_loss_percent"].shape
+    facts["height_loss_percent"] = _spec("height_loss_percent", FRACTURE, height, "height_loss_percent")
+    facts["acuity"] = FactSpec(
+        "acuity", FRACTURE, "choice", ACUITY_VALUES, getter=operator.attrgetter("acuity")
+    )
+    facts["is_target"] = FactSpec("is_target", FRACTURE, "bool", getter=operator.attrgetter("is_target"))
+    return facts
+
+
+FACTS: Final[Mapping[str, FactSpec]] = _build_facts()
+"""Every fact a condition may test, by name (``patient.t_score``, ``height_loss_percent``, ...)."""
+
+_DERIVED_FROM: Final[Mapping[str, tuple[str, ...]]] = {
+    "acuity": ("mri_edema", "bone_scan_uptake"),
+    "is_target": ("mri_edema", "bone_scan_uptake"),
+    "targets": ("mri_edema", "bone_scan_uptake"),
+    "height_loss_percent": ("height_loss_percent",),
+}
+
+
+def input_paths_of_fact(name: str) -> tuple[str, ...]:
+    """Return the case members (fracture members without their index) that a fact is read from."""
+    if name in _DERIVED_FROM:
+        return _DERIVED_FROM[name]
+    return (name,)
+
+
+def fracture_input(name: str) -> bool:
+    """Tell whether an input name (from :func:`input_paths_of_fact`) is a member of each fracture."""
+    return "." not in name
+

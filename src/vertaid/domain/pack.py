@@ -1,0 +1,261 @@
+"""The knowledge pack as the engine reads it: typed, validated, with compiled conditions.
+
+The knowledge layer (:mod:`vertaid.knowledge`) loads the YAML files, checks them and builds these
+objects; the engine never reads a file. Every rule, parameter and figure carries the ids of its
+sources, which the bibliography resolves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vertaid.domain.conditions import Condition
+
+__all__ = [
+    "AftercareItem",
+    "AoSpinePolicy",
+    "Classification",
+    "ChoicePolicy",
+    "Conflict",
+    "DecisionWording",
+    "EvidenceCaveat",
+    "KnowledgePack",
+    "MorphometryPolicy",
+    "Outcome",
+    "Parameter",
+    "Rule",
+    "Source",
+    "Step",
+    "UnverifiedClaim",
+    "Wording",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A bibliography entry."""
+
+    id: str
+    kind: str
+    title: str
+    citation: str
+    year: int | None
+    url: str | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """A named threshold or setting, with the value in force at the pack's effective date."""
+
+    name: str
+    description: str
+    unit: str
+    value: Any
+    since: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A rule: when its condition holds it fires and is reported as a finding.
+
+    ``favours`` is the decision or procedure the rule points to; ``weight`` is set for the factors of
+    the kyphoplasty-versus-vertebroplasty score (positive favours kyphoplasty).
+    """
+
+    id: str
+    step: str
+    text: str
+    sources: tuple[str, ...]
+    condition: Condition
+    favours: str | None = None
+    weight: int | None = None
+    reevaluate_after_weeks: str | None = None
+    """For a rule that asks for more non-surgical care: the parameter giving the weeks of care to reach."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A step of the decision: the first step with a rule that fires decides."""
+
+    id: str
+    decision: str
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChoicePolicy:
+    """Step 5: the factor score and how it maps to a procedure and a strength."""
+
+    factors: tuple[Rule, ...]
+    kyphoplasty_min_score: int
+    vertebroplasty_max_score: int
+    strong_min_magnitude: int
+    moderate_min_magnitude: int
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """An ordered classification: the first class whose condition holds; unknown stops the search."""
+
+    classes: tuple[tuple[Any, Condition], ...]
+    otherwise: Any
+    sources: tuple[str, ...]
+
+    def classify(self, case: Any, fracture: Any) -> Any:
+        """Return the class of a fracture, ``otherwise`` when none holds, or None when one is unknown."""
+        for value, condition in self.classes:
+            result = condition(case, fracture)
+            if result is True:
+                return value
+            if result is None:
+                return None
+        return self.otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class MorphometryPolicy:
+    """Six-point morphometry, Genant grade and deformity type (policy §5)."""
+
+    genant_lower_bounds: tuple[float, ...]
+    """Height loss at which grades 1, 2, 3 begin (a grade runs up to, not including, the next)."""
+    type_tie_order: tuple[str, ...]
+    disagreement_points: float
+    decimals: int
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AoSpinePolicy:
+    """The AO Spine–DGOU OF class and the modified OF score (policy §5). Reported, never deciding."""
+
+    of_class: Classification
+    class_multiplier: int
+    severe_osteoporosis_below_t_score: float
+    severe_osteoporosis_points: int
+    progression_points: int
+    pain_min_nrs: int
+    pain_points: int
+    neurological_deficit_points: int
+    immobile_points: int
+    asa_above: int
+    frailty_above: int
+    health_deduction: int
+    health_deduction_cap: int
+    conservative_at_most: int
+    operative_above: int
+    sources: tuple[str, ...]
+    caveat: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A figure every option shows, per option, with its time frame and sources."""
+
+    id: str
+    label: str
+    plain_label: str
+    time_frame: str
+    unit: str
+    denominator: int | None
+    per_option: Mapping[str, Mapping[str, float] | None]
+    sources: tuple[str, ...]
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Sources that disagree, the policy's choice, and the rules that bring it into a case."""
+
+    id: str
+    topic: str
+    sources: tuple[str, ...]
+    positions: str
+    resolution: str
+    touched_when_fired: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AftercareItem:
+    """One item of the aftercare plan and the decisions it applies to."""
+
+    id: str
+    text: str
+    plain: str
+    applies_to: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceCaveat:
+    """What the sham-controlled and open-label trials say, in clinician and plain words."""
+
+    text: str
+    plain: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedClaim:
+    """A claim in a seed that no primary source confirms: shown only as unverified."""
+
+    id: str
+    claim: str
+    source: str
+    status: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """A finding that is not a rule of its own (a fracture's acuity): its id, text and sources."""
+
+    id: str
+    text: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionWording:
+    """How a decision is named and summarised (``{levels}``, ``{strength}``, ``{score}`` are filled in)."""
+
+    label: str
+    summary: str
+
+
+@dataclass(frozen=True)
+class KnowledgePack:
+    """Everything the engine knows, loaded from one versioned pack."""
+
+    id: str
+    version: str
+    title: str
+    effective_date: str
+    digest: str
+    sources: Mapping[str, Source]
+    parameters: Mapping[str, Parameter]
+    acuity: Classification
+    definitions: tuple[Rule, ...]
+    steps: tuple[Step, ...]
+    choice: ChoicePolicy
+    coverage: tuple[Rule, ...]
+    coverage_sources: tuple[str, ...]
+    cautions: tuple[Rule, ...]
+    reports: tuple[Rule, ...]
+    morphometry: MorphometryPolicy
+    morphometry_disagreement: Wording
+    ao_spine: AoSpinePolicy
+    outcomes: tuple[Outcome, ...]
+    conflicts: tuple[Conflict, ...]
+    aftercare: tuple[AftercareItem, ...]
+    evidence_caveat: EvidenceCaveat
+    unverified_claims: tuple[UnverifiedClaim, ...]
+    facts_why: Mapping[str, str]
+    decisions: Mapping[str, DecisionWording]
+    acuity_wording: Mapping[str, Wording]
+    update_policy: str
+    funding: str
