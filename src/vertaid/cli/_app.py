@@ -1,0 +1,112 @@
+"""The ``vertaid`` command line (Typer)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="vertaid",
+    help="Decision support for vertebral compression fractures: kyphoplasty, vertebroplasty, or neither yet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_ASSESSED = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_INVALID_INPUT = 2
+
+
+class OutputFormat(str, Enum):
+    """How ``assess`` prints the assessment."""
+
+    text = "text"
+    json = "json"
+
+
+def _fail(lines: list[str], code: int) -> None:
+    for line in lines:
+        sys.stderr.write(line + "\n")
+    raise typer.Exit(code)
+
+
+@app.command()
+def assess(
+    case_file: Annotated[str, typer.Argument(metavar="CASE.json", help="The case file, or - for standard input.")],
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="text: a readable summary; json: vertaid.assessment/1.")
+    ] = OutputFormat.text,
+) -> None:
+    """Assess a case (vertaid.case/1) and print the recommendation with its reasons."""
+    from vertaid.cli._input import UnreadableInput, read_json_document
+    from vertaid.domain.case import InvalidCase
+
+    name = "<stdin>" if case_file == "-" else case_file
+    try:
+        document = read_json_document(case_file)
+        from vertaid.services.assessment import assess as assess_case
+
+        assessment = assess_case(document)
+    except UnreadableInput as error:
+        _fail([f"{name}: {error}"], EXIT_INVALID_INPUT)
+        return
+    except InvalidCase as error:
+        _fail([f"{path}: {message}" for path, message in error.problems], EXIT_INVALID_INPUT)
+        return
+    except Exception as error:  # a bug: one line for the user, the traceback only on request
+        if os.environ.get("VERTAID_DEBUG"):
+            raise
+        _fail([f"vertaid: internal error ({type(error).__name__}); set VERTAID_DEBUG=1 for details"], 1)
+        return
+    if output_format is OutputFormat.json:
+        sys.stdout.write(json.dumps(assessment, indent=2, ensure_ascii=False) + "\n")
+    else:
+        from rich.console import Console
+
+        from vertaid.cli._text import render_assessment
+
+        render_assessment(assessment, Console(highlight=False))
+
+
+@app.command()
+def knowledge() -> None:
+    """Show the knowledge pack in use: its id, version, effective date and sha256 digest."""
+    from vertaid.knowledge import default_pack
+
+    pack = default_pack()
+    sys.stdout.write(
+        f"{pack.id} {pack.version} (effective {pack.effective_date})\n"
+        f"sha256 {pack.digest}\n"
+        f"{len(pack.sources)} sources, {len(pack.parameters)} parameters, "
+        f"{sum(len(step.rules) for step in pack.steps) + len(pack.choice.factors)} decision rules\n"
+    )
+
+
+class SchemaName(str, Enum):
+    """Which JSON Schema to print."""
+
+    case = "case"
+    pack = "pack"
+
+
+@app.command()
+def schema(which: Annotated[SchemaName, typer.Argument(help="case or pack")] = SchemaName.case) -> None:
+    """Print the JSON Schema of the case (vertaid.case/1) or of the knowledge pack's files."""
+    if which is SchemaName.case:
+        from vertaid.domain.case import CASE_SCHEMA_ID, CASE_SHAPE
+
+        document = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": CASE_SCHEMA_ID}
+        document.update(CASE_SHAPE.json_schema())
+    else:
+        from vertaid.knowledge import pack_json_schema
+
+        document = pack_json_schema()
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
