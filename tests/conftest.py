@@ -14,5 +14,5 @@ _CASES = Path(__file__).parent / "policy" / "cases"
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
     """Collect every YAML file of policy cases."""
     if file_path.suffix == ".yaml" and file_path.parent == _CASES:
-        return PolicyCaseFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+        return PolicyCaseFile.from_parent(parent, path=file_path)
     return None

@@ -90,7 +90,9 @@ def check_expectations(assessment: dict[str, Any], expect: dict[str, Any]) -> li
             for index, (want, got) in enumerate(zip(expected, actual_fractures, strict=False)):
                 for member, value in want.items():
                     if got.get(member) != value:
-                        failures.append(f"fractures[{index}].{member}: expected {value!r}, got {got.get(member)!r}")
+                        failures.append(
+                            f"fractures[{index}].{member}: expected {value!r}, got {got.get(member)!r}"
+                        )
         elif key == "coverage_met":
             actual = assessment["coverage"]["medicare_lcd"]["met"]
             if actual != expected:
@@ -122,7 +124,9 @@ class PolicyCaseFile(pytest.File):
         bases = _load_bases()
         default_base = document.get("base")
         for entry in document["cases"]:
-            yield PolicyCase.from_parent(self, name=entry["name"], entry=entry, bases=bases, base=default_base)
+            yield PolicyCase.from_parent(
+                self, name=entry["name"], entry=entry, bases=bases, base=default_base
+            )
 
 
 class PolicyCase(pytest.Item):
@@ -139,7 +143,7 @@ class PolicyCase(pytest.Item):
     def build_case(self) -> dict[str, Any]:
         """Return the case this entry describes."""
         if "case" in self.entry:
-            return copy.deepcopy(self.entry["case"])  # type: ignore[no-any-return]
+            return copy.deepcopy(self.entry["case"])
         if self.base not in self.bases:
             raise ValueError(f"unknown base {self.base!r}")
         return apply_given(self.bases[self.base], self.entry.get("given") or {})

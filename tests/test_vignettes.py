@@ -31,8 +31,10 @@ def test_vignette_gives_the_expected_assessment(path: Path) -> None:
 
     for key, expected in vignette["expected"].items():
         if key == "fractures":
-            actual = [{member: fracture[member] for member in want} for want, fracture in
-                      zip(expected, assessment["fractures"], strict=True)]
+            actual = [
+                {member: fracture[member] for member in want}
+                for want, fracture in zip(expected, assessment["fractures"], strict=True)
+            ]
         else:
             actual = assessment[key]
         assert expected == actual, key

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -25,7 +25,7 @@ EXIT_INTERNAL_ERROR = 1
 EXIT_INVALID_INPUT = 2
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """How ``assess`` prints the assessment."""
 
     text = "text"
@@ -40,9 +40,12 @@ def _fail(lines: list[str], code: int) -> None:
 
 @app.command()
 def assess(
-    case_file: Annotated[str, typer.Argument(metavar="CASE.json", help="The case file, or - for standard input.")],
+    case_file: Annotated[
+        str, typer.Argument(metavar="CASE.json", help="The case file, or - for standard input.")
+    ],
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="text: a readable summary; json: vertaid.assessment/1.")
+        OutputFormat,
+        typer.Option("--format", "-f", help="text: a readable summary; json: vertaid.assessment/1."),
     ] = OutputFormat.text,
 ) -> None:
     """Assess a case (vertaid.case/1) and print the recommendation with its reasons."""
@@ -90,7 +93,7 @@ def knowledge() -> None:
     )
 
 
-class SchemaName(str, Enum):
+class SchemaName(StrEnum):
     """Which JSON Schema to print."""
 
     case = "case"

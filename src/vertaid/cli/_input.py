@@ -75,7 +75,9 @@ def read_json_document(source: str) -> object:
     try:
         document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
-        raise UnreadableInput(f"is not JSON: {error.msg} (line {error.lineno}, column {error.colno})") from None
+        raise UnreadableInput(
+            f"is not JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from None
     except RecursionError:
         raise UnreadableInput(f"is nested too deeply (more than {MAX_DEPTH} levels)") from None
     if _depth(document) > MAX_DEPTH:

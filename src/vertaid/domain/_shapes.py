@@ -210,7 +210,7 @@ class Text(Shape):
 
 @dataclass(frozen=True)
 class Choice(Shape):
-    """One of a fixed set of values; ``noun`` names the set in messages (``'L9' is not a vertebral level``)."""
+    """One of a fixed set; ``noun`` names the set in messages (``'L9' is not a vertebral level``)."""
 
     values: tuple[Any, ...]
     noun: str = ""

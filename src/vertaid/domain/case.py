@@ -180,7 +180,7 @@ def _build_preferences(priorities: list[str] | None, cost_sensitive: bool) -> Pr
 
 
 def _build_case(
-    id: str | None,  # noqa: A002 - the contract names the member "id"
+    id: str | None,
     patient: Patient,
     pain: Pain,
     conservative_care: ConservativeCare | None,
@@ -330,4 +330,6 @@ def _check_distinct_levels(raw: object, problems: list[Problem]) -> None:
             continue
         first = first_index.setdefault(level, index)
         if first != index:
-            problems.append((f"fractures[{index}].level", f"{level!r} is listed twice (also fractures[{first}])"))
+            problems.append(
+                (f"fractures[{index}].level", f"{level!r} is listed twice (also fractures[{first}])")
+            )

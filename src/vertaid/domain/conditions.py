@@ -183,7 +183,7 @@ class _Compiler:
         if len(node) != 1:
             self.fail(path, f"a condition has one key, got {sorted(node)}")
             return None
-        (key, value), = node.items()
+        ((key, value),) = node.items()
         if key in ("all", "any"):
             return self.junction(key, value, f"{path}.{key}", scope)
         if key == "not":
@@ -195,7 +195,9 @@ class _Compiler:
         if key == "rule":
             referenced = self.rules.get(value) if isinstance(value, str) else None
             if referenced is None:
-                self.fail(f"{path}.rule", f"unknown rule {value!r} (only definitions given earlier can be used)")
+                self.fail(
+                    f"{path}.rule", f"unknown rule {value!r} (only definitions given earlier can be used)"
+                )
             elif scope != CASE:
                 self.fail(f"{path}.rule", "a rule is a case condition")
                 return None
@@ -281,7 +283,7 @@ class _Compiler:
         if not isinstance(value, dict) or len(value) != 1:
             self.fail(path, "must be one comparison, e.g. {ge: {param: NAME}}")
             return None
-        (op_name, operand), = value.items()
+        ((op_name, operand),) = value.items()
         compare = _COMPARISONS.get(op_name)
         threshold = self.number_param(operand, f"{path}.{op_name}")
         if compare is None:
@@ -393,7 +395,8 @@ class _Compiler:
             options = self.choice_values(spec, operand, path)
             if options is None:
                 return None
-            return (lambda value: value in options) if op_name == "in" else (lambda value: value not in options)
+            allowed: frozenset[Any] = options
+            return (lambda value: value in allowed) if op_name == "in" else (lambda value: value not in allowed)
         if spec.kind != "list":
             self.fail(path, f"{op_name} tests a list fact; {spec.name!r} is not a list")
             return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from vertaid.domain._shapes import Boolean, Choice, Integer, ListOf, Number, Record, Shape
 from vertaid.domain.case import (
@@ -26,7 +26,15 @@ from vertaid.domain.case import (
 )
 from vertaid.domain.conditions import CASE, FRACTURE, FactSpec, Scope
 
-__all__ = ["ACUITY_VALUES", "FACTS", "CaseFacts", "FractureFacts", "fracture_input", "input_paths_of_fact"]
+__all__ = [
+    "ACUITY_VALUES",
+    "FACTS",
+    "CaseFacts",
+    "FractureFacts",
+    "Overlay",
+    "fracture_input",
+    "input_paths_of_fact",
+]
 
 ACUITY_VALUES: Final = ("unhealed", "healed", "unknown")
 
@@ -64,6 +72,44 @@ class CaseFacts:
         self.preferences = case.preferences
         self.fractures = fractures
         self.targets = tuple(f for f in fractures if f.is_target)
+
+    def replaced(
+        self,
+        section: str | None = None,
+        part: object = None,
+        fractures: tuple[FractureFacts, ...] | None = None,
+    ) -> CaseFacts:
+        """Return a copy with one section (``patient``, ``pain``, ...) or the fractures replaced."""
+        copy = CaseFacts.__new__(CaseFacts)
+        copy.case = self.case
+        copy.patient = self.patient
+        copy.pain = self.pain
+        copy.conservative_care = self.conservative_care
+        copy.preferences = self.preferences
+        copy.fractures = self.fractures if fractures is None else fractures
+        copy.targets = self.targets if fractures is None else tuple(f for f in fractures if f.is_target)
+        if section is not None:
+            setattr(copy, section, part)
+        return copy
+
+
+class Overlay:
+    """An object that reads as ``base`` except for one member: a cheap "what if this were ...".
+
+    Used to try other values of an unknown input without rebuilding the case.
+    """
+
+    __slots__ = ("_base", "_member", "_value")
+
+    def __init__(self, base: object, member: str, value: object) -> None:
+        self._base = base
+        self._member = member
+        self._value = value
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self._member:
+            return self._value
+        return getattr(self._base, name)
 
 
 def _spec(name: str, scope: Scope, shape: Shape, attribute: str) -> FactSpec:
@@ -127,4 +173,3 @@ def input_paths_of_fact(name: str) -> tuple[str, ...]:
 def fracture_input(name: str) -> bool:
     """Tell whether an input name (from :func:`input_paths_of_fact`) is a member of each fracture."""
     return "." not in name
-

@@ -16,8 +16,8 @@ from vertaid.domain.conditions import Condition
 __all__ = [
     "AftercareItem",
     "AoSpinePolicy",
-    "Classification",
     "ChoicePolicy",
+    "Classification",
     "Conflict",
     "DecisionWording",
     "EvidenceCaveat",

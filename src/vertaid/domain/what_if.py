@@ -15,10 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vertaid.domain.case import Case
 from vertaid.domain.conditions import FactSpec, Truth
 from vertaid.domain.engine import Decision, build_fracture_facts, decide, decision_rules
-from vertaid.domain.facts import FACTS, CaseFacts, fracture_input, input_paths_of_fact
+from vertaid.domain.facts import FACTS, CaseFacts, Overlay, fracture_input, input_paths_of_fact
 from vertaid.domain.pack import KnowledgePack, Rule
 
 __all__ = ["Outcome", "WhatIf", "what_would_change"]
@@ -82,8 +81,8 @@ def _build_index(pack: KnowledgePack) -> _Index:
         for fact, values in rule.condition.thresholds.items():
             for name in input_paths_of_fact(fact):
                 thresholds.setdefault(name, set()).update(values)
-    case_inputs = []
-    fracture_inputs = []
+    case_inputs: list[_Input] = []
+    fracture_inputs: list[_Input] = []
     for name in sorted(readers):
         spec = _input_spec(name)
         if spec is None or spec.kind == "list":
@@ -184,7 +183,6 @@ def what_would_change(
 ) -> list[WhatIf]:
     """Return every unknown input of the case that would change the decision, score or coverage."""
     index = _index(pack)
-    case = facts.case
     results: list[WhatIf] = []
     for entry in index.case_inputs:
         if entry.spec.getter(facts) is not None:
@@ -192,8 +190,7 @@ def what_would_change(
         section, member = entry.name.split(".", 1)
 
         def variant(value: Any, section: str = section, member: str = member) -> CaseFacts:
-            part = dataclasses.replace(getattr(case, section), **{member: value})
-            return CaseFacts(dataclasses.replace(case, **{section: part}), facts.fractures)
+            return facts.replaced(section, Overlay(getattr(facts, section), member, value))
 
         found = _try(entry, entry.name, variant, truths, baseline, coverage_met, pack)
         if found is not None:
@@ -208,7 +205,9 @@ def what_would_change(
             if current is not None:
                 continue
 
-            def fracture_variant(value: Any, name: str = entry.name, position: int = fracture.index) -> CaseFacts:
+            def fracture_variant(
+                value: Any, name: str = entry.name, position: int = fracture.index
+            ) -> CaseFacts:
                 return _with_fracture_member(facts, position, name, value, pack)
 
             path = f"fractures[{fracture.index}].{entry.name}"
@@ -218,13 +217,13 @@ def what_would_change(
     return results
 
 
-def _with_fracture_member(facts: CaseFacts, position: int, name: str, value: Any, pack: KnowledgePack) -> CaseFacts:
-    case = facts.case
-    changed = dataclasses.replace(case.fractures[position], **{name: value})
-    fractures = case.fractures[:position] + (changed,) + case.fractures[position + 1 :]
+def _with_fracture_member(
+    facts: CaseFacts, position: int, name: str, value: Any, pack: KnowledgePack
+) -> CaseFacts:
     views = list(facts.fractures)
+    changed: Any = Overlay(views[position].fracture, name, value)
     views[position] = build_fracture_facts(position, changed, pack)
-    return CaseFacts(dataclasses.replace(case, fractures=fractures), tuple(views))
+    return facts.replaced(fractures=tuple(views))
 
 
 def _try(
@@ -238,7 +237,7 @@ def _try(
 ) -> WhatIf | None:
     outcomes: list[Outcome] = []
     changes: set[str] = set()
-    coverage_ids = {rule.id for rule in pack.coverage}
+    coverage_ids = [rule.id for rule in pack.coverage]
     regions: list[_Region | str] = []
     for value, where in entry.candidates:
         facts = variant(value)
@@ -255,7 +254,11 @@ def _try(
             changes.add("coverage")
         outcome = Outcome("", value, result.decision, result.strength, result.score, met)
         previous = regions[-1] if regions else None
-        if isinstance(where, _Region) and isinstance(previous, _Region) and _same_result(outcomes[-1], outcome):
+        if (
+            isinstance(where, _Region)
+            and isinstance(previous, _Region)
+            and _same_result(outcomes[-1], outcome)
+        ):
             regions[-1] = previous.joined(where)
         else:
             outcomes.append(outcome)
@@ -277,4 +280,3 @@ def _same_result(first: Outcome, second: Outcome) -> bool:
         second.score,
         second.coverage_met,
     )
-

@@ -56,7 +56,15 @@ from vertaid.domain.pack import (
     Wording,
 )
 
-__all__ = ["DEFAULT_PACK", "PACK_FILES", "InvalidPack", "default_pack", "digest_of", "load_pack", "pack_json_schema"]
+__all__ = [
+    "DEFAULT_PACK",
+    "PACK_FILES",
+    "InvalidPack",
+    "default_pack",
+    "digest_of",
+    "load_pack",
+    "pack_json_schema",
+]
 
 DEFAULT_PACK: Final = "vcf-v1"
 
@@ -165,7 +173,9 @@ _PARAMETER: Final = Record(
     {
         "description": _required(_TEXT),
         "unit": _required(_TEXT),
-        "values": _required(ListOf(Record({"since": _required(_TEXT), "value": _required(_ANY)}), min_items=1)),
+        "values": _required(
+            ListOf(Record({"since": _required(_TEXT), "value": _required(_ANY)}), min_items=1)
+        ),
         "sources": _required(_IDS),
     }
 )
@@ -183,7 +193,9 @@ _REPORT: Final = Record({**_RULE_FIELDS, "step": _required(_TEXT)})
 _WORDING: Final = Record({"id": _required(_TEXT), "text": _required(_TEXT), "sources": _required(_IDS)})
 _CLASSIFICATION: Final = Record(
     {
-        "classes": _required(ListOf(Record({"value": _required(_ANY), "when": _required(_ANY)}), min_items=1)),
+        "classes": _required(
+            ListOf(Record({"value": _required(_ANY), "when": _required(_ANY)}), min_items=1)
+        ),
         "otherwise": _optional(_ANY),
     }
 )
@@ -233,7 +245,9 @@ _POLICY: Final = Record(
 )
 _REPORTS: Final = Record(
     {
-        "coverage": _required(Record({"sources": _required(_IDS), "items": _required(ListOf(_RULE, min_items=1))})),
+        "coverage": _required(
+            Record({"sources": _required(_IDS), "items": _required(ListOf(_RULE, min_items=1))})
+        ),
         "cautions": _required(ListOf(_RULE)),
         "reports": _required(ListOf(_REPORT)),
     }
@@ -411,7 +425,7 @@ def _read_documents(directory: Traversable) -> tuple[dict[str, Any], list[Proble
             problems.append((name, "is missing from the pack"))
             continue
         try:
-            documents[name] = yaml.load(entry.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+            documents[name] = yaml.load(entry.read_text(encoding="utf-8"), Loader=loader)
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -435,7 +449,8 @@ def load_pack(directory: Traversable | Path | str) -> KnowledgePack:
     documents, problems = _read_documents(folder)
     checked: dict[str, Any] = {}
     for name, document in documents.items():
-        result = _SHAPES[name].check(document, ROOT, shape_problems := [])
+        shape_problems: list[Problem] = []
+        result = _SHAPES[name].check(document, ROOT, shape_problems)
         problems.extend((f"{name}: {path}", message) for path, message in shape_problems)
         if not shape_problems:
             checked[name] = result
@@ -500,7 +515,9 @@ class _Builder:
         return value
 
     def integer(self, reference: Mapping[str, str], path: str) -> int:
-        value = self.param(reference, path, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+        value = self.param(
+            reference, path, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"
+        )
         return int(value) if isinstance(value, int) else 0
 
     def number(self, reference: Mapping[str, str], path: str) -> float:
@@ -587,7 +604,9 @@ class _Builder:
                 step["id"],
                 step["decision"],
                 tuple(
-                    self.rule(entry, f"policy.yaml: steps[{i}].rules[{j}]", step["id"], favours=step["decision"])
+                    self.rule(
+                        entry, f"policy.yaml: steps[{i}].rules[{j}]", step["id"], favours=step["decision"]
+                    )
                     for j, entry in enumerate(step["rules"])
                 ),
             )
@@ -607,7 +626,9 @@ class _Builder:
         choice = ChoicePolicy(
             factors=factors,
             kyphoplasty_min_score=self.integer(choice_doc["kyphoplasty_min_score"], "policy.yaml: choice"),
-            vertebroplasty_max_score=self.integer(choice_doc["vertebroplasty_max_score"], "policy.yaml: choice"),
+            vertebroplasty_max_score=self.integer(
+                choice_doc["vertebroplasty_max_score"], "policy.yaml: choice"
+            ),
             strong_min_magnitude=self.integer(choice_doc["strong_min_magnitude"], "policy.yaml: choice"),
             moderate_min_magnitude=self.integer(choice_doc["moderate_min_magnitude"], "policy.yaml: choice"),
             sources=self.cite(choice_doc["sources"], "policy.yaml: choice.sources"),

@@ -1,0 +1,54 @@
+"""In-process assessment throughput on one core: cases per second for typical cases.
+
+Typical cases are the public vignettes (outpatients and inpatients with one or two fractures). Prints
+the figures; asserts nothing.
+
+    .venv/bin/python bench/assess_throughput.py [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from vertaid import assess
+from vertaid.domain.assessment import assess_case
+from vertaid.domain.case import parse_case
+from vertaid.knowledge import default_pack
+
+VIGNETTES = Path(__file__).resolve().parent.parent / "tests" / "vignettes"
+
+
+def _cases() -> list[dict[str, Any]]:
+    return [json.loads(path.read_text())["case"] for path in sorted(VIGNETTES.glob("*.json"))]
+
+
+def _rate(label: str, work: Any, cases: list[Any], seconds: float) -> None:
+    done = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for case in cases:
+            work(case)
+        done += len(cases)
+    elapsed = time.perf_counter() - start
+    print(f"{label:<44} {done / elapsed:>10,.0f} cases/s   ({done:,} cases in {elapsed:.2f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    seconds = parser.parse_args().seconds
+    cases = _cases()
+    pack = default_pack()
+    parsed = [parse_case(case) for case in cases]
+    print(f"{len(cases)} vignette cases, knowledge pack {pack.id} {pack.version}, {seconds:g} s per figure")
+    _rate("vertaid.assess (validate + assess)", assess, cases, seconds)
+    _rate("validation only (parse_case)", parse_case, cases, seconds)
+    _rate("engine only (assess_case)", lambda case: assess_case(case, pack), parsed, seconds)
+
+
+if __name__ == "__main__":
+    main()
