@@ -63,7 +63,7 @@ def _rare_flag() -> st.SearchStrategy[Any]:
 def _put(draw: st.DrawFn, target: dict[str, Any], key: str, values: st.SearchStrategy[Any]) -> None:
     """Set ``target[key]`` to a drawn value, unless the draw says the member is absent."""
     value = draw(values)
-    if value != _ABSENT or not isinstance(value, str):
+    if not (isinstance(value, str) and value == _ABSENT):
         target[key] = value
 
 
@@ -474,12 +474,12 @@ OUT_OF_RANGE: Final[dict[str, st.SearchStrategy[Any]]] = {
     "pain.nrs": st.one_of(st.integers(max_value=-1), st.integers(min_value=11)),
     "pain.rdq": st.sampled_from((-1, 25, 100)),
     "conservative_care.weeks": st.one_of(
-        st.floats(max_value=0, exclude_max=True, allow_nan=False, allow_infinity=False),
+        st.floats(max_value=-1e-6, allow_nan=False, allow_infinity=False),
         st.floats(min_value=520, exclude_min=True, allow_nan=False, allow_infinity=False),
     ),
     "fractures[{i}].onset_weeks": st.sampled_from((-0.5, 520.5, 10_000)),
     "fractures[{i}].height_loss_percent": st.one_of(
-        st.floats(max_value=0, exclude_max=True, allow_nan=False, allow_infinity=False),
+        st.floats(max_value=-1e-6, allow_nan=False, allow_infinity=False),
         st.floats(min_value=100, exclude_min=True, allow_nan=False, allow_infinity=False),
     ),
     "fractures[{i}].endplates_involved": st.sampled_from((3, -1)),
@@ -491,7 +491,7 @@ WRONG_TYPE: Final[dict[str, st.SearchStrategy[Any]]] = {
     "patient.t_score": st.sampled_from(("-3.2", True, [-3.2])),
     "patient.sex": st.sampled_from((1, True, ["female"])),
     "patient.pregnant": st.sampled_from(("yes", 1, 0, "false")),
-    "pain.nrs": st.sampled_from(("7", True, 7.5, None.__class__.__name__)),
+    "pain.nrs": st.sampled_from(("7", True, 7.5, "seven")),
     "pain.concordant_with_fracture": st.sampled_from(("true", 1)),
     "conservative_care.weeks": st.sampled_from(("6", False, [6])),
     "fractures": st.sampled_from(({}, "L1", 1)),
@@ -499,7 +499,7 @@ WRONG_TYPE: Final[dict[str, st.SearchStrategy[Any]]] = {
     "fractures[{i}].mri_edema": st.sampled_from(("yes", 1, "true")),
     "fractures[{i}].height_loss_percent": st.sampled_from(("35", True, {"value": 35})),
     "fractures[{i}].level": st.sampled_from((1, True, ["L1"], {"level": "L1"})),
-    "preferences.priorities": st.sampled_from(("posture", ["beauty"], [1])),
+    "preferences.priorities": st.sampled_from(("posture", 7, {"posture": True})),
 }
 
 BAD_LEVELS: Final = st.one_of(

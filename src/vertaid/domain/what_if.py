@@ -50,6 +50,9 @@ class _Input:
     name: str
     spec: FactSpec
     rules: tuple[Rule, ...]
+    """Every rule that reads the input, directly or through a derived fact (acuity, targets)."""
+    direct_rules: tuple[Rule, ...]
+    """The rules that read the input itself: enough when the derived facts do not change."""
     candidates: tuple[_Candidate, ...]
 
 
@@ -73,11 +76,14 @@ def _index(pack: KnowledgePack) -> _Index:
 def _build_index(pack: KnowledgePack) -> _Index:
     rules = decision_rules(pack) + pack.coverage
     readers: dict[str, list[Rule]] = {}
+    direct: dict[str, list[Rule]] = {}
     thresholds: dict[str, set[float]] = {}
     for rule in rules:
-        for fact in rule.condition.facts_read:
-            for name in input_paths_of_fact(fact):
-                readers.setdefault(name, []).append(rule)
+        inputs = {name for fact in rule.condition.facts_read for name in input_paths_of_fact(fact)}
+        for name in inputs:
+            readers.setdefault(name, []).append(rule)
+            if name in rule.condition.facts_read:
+                direct.setdefault(name, []).append(rule)
         for fact, values in rule.condition.thresholds.items():
             for name in input_paths_of_fact(fact):
                 thresholds.setdefault(name, set()).update(values)
@@ -87,7 +93,13 @@ def _build_index(pack: KnowledgePack) -> _Index:
         spec = _input_spec(name)
         if spec is None or spec.kind == "list":
             continue  # lists (priorities) default to empty: they are never unknown
-        entry = _Input(name, spec, tuple(readers[name]), _candidates(spec, thresholds.get(name, set())))
+        entry = _Input(
+            name,
+            spec,
+            tuple(readers[name]),
+            tuple(direct.get(name, ())),
+            _candidates(spec, thresholds.get(name, set())),
+        )
         (fracture_inputs if fracture_input(name) else case_inputs).append(entry)
     return _Index(tuple(case_inputs), tuple(fracture_inputs))
 
@@ -189,8 +201,10 @@ def what_would_change(
             continue
         section, member = entry.name.split(".", 1)
 
-        def variant(value: Any, section: str = section, member: str = member) -> CaseFacts:
-            return facts.replaced(section, Overlay(getattr(facts, section), member, value))
+        def variant(
+            value: Any, section: str = section, member: str = member, rules: tuple[Rule, ...] = entry.rules
+        ) -> tuple[CaseFacts, tuple[Rule, ...]]:
+            return facts.replaced(section, Overlay(getattr(facts, section), member, value)), rules
 
         found = _try(entry, entry.name, variant, truths, baseline, coverage_met, pack)
         if found is not None:
@@ -206,9 +220,9 @@ def what_would_change(
                 continue
 
             def fracture_variant(
-                value: Any, name: str = entry.name, position: int = fracture.index
-            ) -> CaseFacts:
-                return _with_fracture_member(facts, position, name, value, pack)
+                value: Any, entry: _Input = entry, position: int = fracture.index
+            ) -> tuple[CaseFacts, tuple[Rule, ...]]:
+                return _with_fracture_member(facts, position, entry, value, pack)
 
             path = f"fractures[{fracture.index}].{entry.name}"
             found = _try(entry, path, fracture_variant, truths, baseline, coverage_met, pack)
@@ -218,12 +232,16 @@ def what_would_change(
 
 
 def _with_fracture_member(
-    facts: CaseFacts, position: int, name: str, value: Any, pack: KnowledgePack
-) -> CaseFacts:
+    facts: CaseFacts, position: int, entry: _Input, value: Any, pack: KnowledgePack
+) -> tuple[CaseFacts, tuple[Rule, ...]]:
     views = list(facts.fractures)
-    changed: Any = Overlay(views[position].fracture, name, value)
-    views[position] = build_fracture_facts(position, changed, pack)
-    return facts.replaced(fractures=tuple(views))
+    before = views[position]
+    changed: Any = Overlay(before.fracture, entry.name, value)
+    after = build_fracture_facts(position, changed, pack)
+    views[position] = after
+    # When the derived facts stay the same, only the rules reading the input itself can change.
+    derived_same = after.acuity == before.acuity and after.height_loss_percent == before.height_loss_percent
+    return facts.replaced(fractures=tuple(views)), entry.direct_rules if derived_same else entry.rules
 
 
 def _try(
@@ -240,9 +258,9 @@ def _try(
     coverage_ids = [rule.id for rule in pack.coverage]
     regions: list[_Region | str] = []
     for value, where in entry.candidates:
-        facts = variant(value)
+        facts, rules = variant(value)
         trial = dict(truths)
-        for rule in entry.rules:
+        for rule in rules:
             trial[rule.id] = rule.condition.evaluate(facts, None)
         result = decide(trial, pack)
         met = all(trial[rule_id] is True for rule_id in coverage_ids)
