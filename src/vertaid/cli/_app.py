@@ -20,7 +20,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-EXIT_ASSESSED = 0
 EXIT_INTERNAL_ERROR = 1
 EXIT_INVALID_INPUT = 2
 
@@ -67,7 +66,10 @@ def assess(
     except Exception as error:  # a bug: one line for the user, the traceback only on request
         if os.environ.get("VERTAID_DEBUG"):
             raise
-        _fail([f"vertaid: internal error ({type(error).__name__}); set VERTAID_DEBUG=1 for details"], 1)
+        _fail(
+            [f"vertaid: internal error ({type(error).__name__}); set VERTAID_DEBUG=1 for details"],
+            EXIT_INTERNAL_ERROR,
+        )
         return
     if output_format is OutputFormat.json:
         sys.stdout.write(json.dumps(assessment, indent=2, ensure_ascii=False) + "\n")

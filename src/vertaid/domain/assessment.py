@@ -15,7 +15,7 @@ from vertaid.domain.conditions import Truth
 from vertaid.domain.engine import AUGMENTATION, Decision, build_facts, decide, decision_rules, evaluate_rules
 from vertaid.domain.facts import CaseFacts
 from vertaid.domain.morphometry import deformity_type, genant_grade, height_loss_from_morphometry
-from vertaid.domain.pack import KnowledgePack, Outcome, Rule
+from vertaid.domain.pack import KnowledgePack, Outcome, Rule, Wording
 from vertaid.domain.what_if import WhatIf, what_would_change
 
 __all__ = ["ASSESSMENT_SCHEMA_ID", "assess_case"]
@@ -99,23 +99,25 @@ def _finding(rule: Rule, facts: CaseFacts) -> dict[str, Any]:
     return finding
 
 
+def _wording_finding(wording: Wording, step: str, level: str) -> dict[str, Any]:
+    """A finding about one level that is not a rule of its own (acuity, a morphometry disagreement)."""
+    return {
+        "rule": wording.id,
+        "step": step,
+        "text": wording.text,
+        "favours": None,
+        "weight": None,
+        "sources": list(wording.sources),
+        "levels": [level],
+    }
+
+
 def _findings(
     facts: CaseFacts, truths: dict[str, Truth], decision: Decision, pack: KnowledgePack
 ) -> list[dict[str, Any]]:
     findings: list[dict[str, Any]] = []
     for fracture in facts.fractures:
-        wording = pack.acuity_wording[fracture.acuity]
-        findings.append(
-            {
-                "rule": wording.id,
-                "step": "acuity",
-                "text": wording.text,
-                "favours": None,
-                "weight": None,
-                "sources": list(wording.sources),
-                "levels": [fracture.level],
-            }
-        )
+        findings.append(_wording_finding(pack.acuity_wording[fracture.acuity], "acuity", fracture.level))
     for rule in decision_rules(pack):
         if truths[rule.id] is True:
             findings.append(_finding(rule, facts))
@@ -139,18 +141,7 @@ def _fractures(
             and fracture.height_loss_percent is not None
             and abs(measured - fracture.height_loss_percent) > pack.morphometry.disagreement_points
         ):
-            wording = pack.morphometry_disagreement
-            findings.append(
-                {
-                    "rule": wording.id,
-                    "step": "report",
-                    "text": wording.text,
-                    "favours": None,
-                    "weight": None,
-                    "sources": list(wording.sources),
-                    "levels": [view.level],
-                }
-            )
+            findings.append(_wording_finding(pack.morphometry_disagreement, "report", view.level))
         of_class_value = of_class(view, pack.ao_spine)
         score = of_score(view, of_class_value, facts.patient, facts.pain, pack.ao_spine)
         if score is not None:

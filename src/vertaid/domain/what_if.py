@@ -90,7 +90,7 @@ def _build_index(pack: KnowledgePack) -> _Index:
     case_inputs: list[_Input] = []
     fracture_inputs: list[_Input] = []
     for name in sorted(readers):
-        spec = _input_spec(name)
+        spec = FACTS.get(name)
         if spec is None or spec.kind == "list":
             continue  # lists (priorities) default to empty: they are never unknown
         entry = _Input(
@@ -102,10 +102,6 @@ def _build_index(pack: KnowledgePack) -> _Index:
         )
         (fracture_inputs if fracture_input(name) else case_inputs).append(entry)
     return _Index(tuple(case_inputs), tuple(fracture_inputs))
-
-
-def _input_spec(name: str) -> FactSpec | None:
-    return FACTS.get(name)
 
 
 @dataclass(frozen=True, slots=True)
