@@ -28,6 +28,7 @@ Forms (one key per mapping, except a fact test, which is ``fact`` plus one opera
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,11 @@ class Condition:
 
     ``facts_read`` names every fact the condition reads, and ``thresholds`` the numbers each numeric
     fact is compared with — what the engine needs to try the other values of an unknown fact.
+
+    Three-valued logic is monotone: a result that is already true or false with a fact unknown stays so
+    whatever the fact turns out to be. ``nonmonotone_facts`` names the facts for which that does not
+    hold — tested with ``unknown_as`` or ``known``, or counted by ``count_true`` — so the engine knows
+    which settled results it must still re-evaluate.
     """
 
     evaluate: _Evaluate
@@ -99,6 +105,7 @@ class Condition:
     thresholds: Mapping[str, frozenset[float]]
     quantified: _Evaluate | None = None
     quantifier_scope: str | None = None
+    nonmonotone_facts: frozenset[str] = frozenset()
 
     def __call__(self, case: Any, fracture: Any = None) -> Truth:
         return self.evaluate(case, fracture)
@@ -116,6 +123,12 @@ _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "le": operator.le,
     "gt": operator.gt,
     "ge": operator.ge,
+}
+_REVERSED: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "lt": operator.gt,
+    "le": operator.ge,
+    "gt": operator.lt,
+    "ge": operator.le,
 }
 _OPERATORS: Final = (*_COMPARISONS, "eq", "ne", "in", "not_in", "is", "known", "contains", "equals")
 _QUANTIFIERS: Final = {
@@ -224,6 +237,7 @@ class _Compiler:
             _union_thresholds(compiled),
             first_quantified.quantified if first_quantified else None,
             first_quantified.quantifier_scope if first_quantified else None,
+            _union_nonmonotone(compiled),
         )
 
     def negation(self, value: object, path: str, scope: Scope) -> Condition | None:
@@ -236,7 +250,9 @@ class _Compiler:
             result = inner_evaluate(case, fracture)
             return None if result is None else not result
 
-        return Condition(evaluate, inner.facts_read, inner.thresholds)
+        return Condition(
+            evaluate, inner.facts_read, inner.thresholds, nonmonotone_facts=inner.nonmonotone_facts
+        )
 
     def quantifier(self, key: str, value: object, path: str, scope: Scope) -> Condition | None:
         if scope != CASE:
@@ -274,7 +290,9 @@ class _Compiler:
                 return None if unknown else True
 
         facts_read = inner.facts_read | {"targets"} if collection == "targets" else inner.facts_read
-        return Condition(evaluate, facts_read, inner.thresholds, inner_evaluate, collection)
+        return Condition(
+            evaluate, facts_read, inner.thresholds, inner_evaluate, collection, inner.nonmonotone_facts
+        )
 
     def count_targets(self, value: object, path: str, scope: Scope) -> Condition | None:
         if scope != CASE:
@@ -320,7 +338,9 @@ class _Compiler:
             held = sum(1 for member in evaluators if member(case, fracture) is True)
             return compare(held, threshold)
 
-        return Condition(evaluate, _union_facts(compiled), _union_thresholds(compiled))
+        facts_read = _union_facts(compiled)
+        # A count of criteria known to hold can grow as facts become known: not monotone.
+        return Condition(evaluate, facts_read, _union_thresholds(compiled), nonmonotone_facts=facts_read)
 
     # -- fact tests --------------------------------------------------------------------------
 
@@ -351,7 +371,8 @@ class _Compiler:
             thresholds[name] = frozenset({float(self.parameter_value(node[op_name]))})
 
         evaluate = _leaf_evaluator(spec, op_name, node[op_name], test, unknown_as)
-        return Condition(evaluate, frozenset({name}), thresholds)
+        nonmonotone = frozenset({name}) if unknown_as is not None or op_name == "known" else frozenset()
+        return Condition(evaluate, frozenset({name}), thresholds, nonmonotone_facts=nonmonotone)
 
     def test(self, spec: FactSpec, op_name: str, operand: object, path: str) -> Callable[[Any], bool] | None:
         if op_name in _COMPARISONS:
@@ -361,8 +382,8 @@ class _Compiler:
             threshold = self.number_param(operand, path)
             if threshold is None:
                 return None
-            compare = _COMPARISONS[op_name]
-            return lambda value: compare(value, threshold)
+            # ``value < threshold`` is ``threshold > value``: a partial of a C operator is the cheapest test.
+            return functools.partial(_REVERSED[op_name], threshold)
         if op_name in ("is", "known"):
             if not isinstance(operand, bool):
                 self.fail(path, "must be true or false")
@@ -370,20 +391,18 @@ class _Compiler:
             if op_name == "is" and spec.kind != "bool":
                 self.fail(path, f"'is' tests a yes/no fact; {spec.name!r} is not one")
                 return None
-            return lambda value: value is operand
+            return functools.partial(operator.is_, operand)
         if op_name in ("eq", "ne"):
             expected = self.choice_value(spec, operand, path)
             if expected is _MISSING:
                 return None
-            return (lambda value: value == expected) if op_name == "eq" else (lambda value: value != expected)
+            return functools.partial(operator.eq if op_name == "eq" else operator.ne, expected)
         if op_name in ("in", "not_in"):
             options = self.choice_values(spec, operand, path)
             if options is None:
                 return None
             allowed: frozenset[Any] = options
-            return (
-                (lambda value: value in allowed) if op_name == "in" else (lambda value: value not in allowed)
-            )
+            return allowed.__contains__ if op_name == "in" else (lambda value: value not in allowed)
         if spec.kind != "list":
             self.fail(path, f"{op_name} tests a list fact; {spec.name!r} is not a list")
             return None
@@ -513,6 +532,10 @@ def _any_of(evaluators: tuple[_Evaluate, ...]) -> _Evaluate:
 
 def _union_facts(parts: Iterable[Condition]) -> frozenset[str]:
     return frozenset().union(*(part.facts_read for part in parts))
+
+
+def _union_nonmonotone(parts: Iterable[Condition]) -> frozenset[str]:
+    return frozenset().union(*(part.nonmonotone_facts for part in parts))
 
 
 def _union_thresholds(parts: Iterable[Condition]) -> dict[str, frozenset[float]]:

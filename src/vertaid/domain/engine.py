@@ -28,6 +28,8 @@ __all__ = [
     "decide",
     "decision_rules",
     "evaluate_rules",
+    "factor_score",
+    "redecide",
 ]
 
 AUGMENTATION = frozenset({"kyphoplasty", "vertebroplasty", "either"})
@@ -44,15 +46,22 @@ class Decision:
     strength: str | None
 
 
-def build_fracture_facts(index: int, fracture: Fracture, pack: KnowledgePack) -> FractureFacts:
-    """Return one fracture as the policy sees it: its acuity and height loss."""
+def build_fracture_facts(
+    index: int, fracture: Fracture, pack: KnowledgePack, acuity: str | None = None
+) -> FractureFacts:
+    """Return one fracture as the policy sees it: its acuity and height loss.
+
+    ``acuity`` may be given when it is already known to be unchanged (what-if trials of other inputs).
+    """
     height = fracture.height_loss_percent
     if height is None and fracture.morphometry_mm is not None:
         height = height_loss_from_morphometry(fracture.morphometry_mm, pack.morphometry)
     view = FractureFacts(index, fracture, "unknown", height)
-    acuity = pack.acuity.classify(None, view)
-    view.acuity = "unknown" if acuity is None else str(acuity)
-    view.is_target = view.acuity == "unhealed"
+    if acuity is None:
+        classified = pack.acuity.classify(None, view)
+        acuity = "unknown" if classified is None else str(classified)
+    view.acuity = acuity
+    view.is_target = acuity == "unhealed"
     return view
 
 
@@ -85,11 +94,48 @@ def decide(truths: Mapping[str, Truth], pack: KnowledgePack) -> Decision:
         for rule in step.rules:
             if truths[rule.id] is True:
                 return Decision(step.decision, step.id, None, None)
+    return _by_score(factor_score(truths, pack), pack)
+
+
+def factor_score(truths: Mapping[str, Truth], pack: KnowledgePack) -> int:
+    """Return the sum of the weights of the choice factors that hold."""
+    return sum(factor.weight or 0 for factor in pack.choice.factors if truths[factor.id] is True)
+
+
+def redecide(
+    truths: Mapping[str, Truth], changed: Mapping[str, Truth], baseline: Decision, pack: KnowledgePack
+) -> Decision:
+    """Return :func:`decide` of ``truths`` updated by ``changed``, looking mostly at what changed.
+
+    ``baseline`` is the decision for ``truths``. A step before the deciding one can only come to fire
+    through a changed rule; the deciding step still fires unless its firing rules changed; the score
+    moves by the weights of the factors that changed.
+    """
+    steps = pack.steps
+    step_of = pack.step_of_rule
+    deciding = pack.step_position.get(baseline.step or "", len(steps))
+    earliest = len(steps)
+    for rule_id, truth in changed.items():
+        if truth is True and rule_id in step_of and step_of[rule_id] < earliest:
+            earliest = step_of[rule_id]
+    if earliest < deciding:
+        step = steps[earliest]
+        return Decision(step.decision, step.id, None, None)
+    for step in steps[deciding:]:
+        if any(changed.get(rule.id, truths[rule.id]) is True for rule in step.rules):
+            return Decision(step.decision, step.id, None, None)
+    if baseline.score is None:
+        return _by_score(factor_score({**truths, **changed}, pack), pack)
+    score = baseline.score
+    weights = pack.factor_weights
+    for rule_id, truth in changed.items():
+        if rule_id in weights and (truth is True) != (truths[rule_id] is True):
+            score += weights[rule_id] if truth is True else -weights[rule_id]
+    return _by_score(score, pack)
+
+
+def _by_score(score: int, pack: KnowledgePack) -> Decision:
     choice = pack.choice
-    score = 0
-    for factor in choice.factors:
-        if truths[factor.id] is True:
-            score += factor.weight or 0
     if score >= choice.kyphoplasty_min_score:
         decision = "kyphoplasty"
     elif score <= choice.vertebroplasty_max_score:

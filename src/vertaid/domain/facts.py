@@ -27,13 +27,13 @@ from vertaid.domain.case import (
 from vertaid.domain.conditions import CASE, FRACTURE, FactSpec, Scope
 
 __all__ = [
+    "ACUITY_DERIVED",
     "ACUITY_VALUES",
     "FACTS",
     "CaseFacts",
     "FractureFacts",
     "Overlay",
     "fracture_input",
-    "input_paths_of_fact",
 ]
 
 ACUITY_VALUES: Final = ("unhealed", "healed", "unknown")
@@ -155,21 +155,10 @@ def _build_facts() -> dict[str, FactSpec]:
 FACTS: Final[Mapping[str, FactSpec]] = _build_facts()
 """Every fact a condition may test, by name (``patient.t_score``, ``height_loss_percent``, ...)."""
 
-_DERIVED_FROM: Final[Mapping[str, tuple[str, ...]]] = {
-    "acuity": ("mri_edema", "bone_scan_uptake"),
-    "is_target": ("mri_edema", "bone_scan_uptake"),
-    "targets": ("mri_edema", "bone_scan_uptake"),
-    "height_loss_percent": ("height_loss_percent",),
-}
-
-
-def input_paths_of_fact(name: str) -> tuple[str, ...]:
-    """Return the case members (fracture members without their index) that a fact is read from."""
-    if name in _DERIVED_FROM:
-        return _DERIVED_FROM[name]
-    return (name,)
+ACUITY_DERIVED: Final = frozenset({"acuity", "is_target", "targets"})
+"""The facts derived from each fracture's acuity, which the pack classifies from other facts."""
 
 
 def fracture_input(name: str) -> bool:
-    """Tell whether an input name (from :func:`input_paths_of_fact`) is a member of each fracture."""
+    """Tell whether an input name is a member of each fracture (``cause``) or of the case (``pain.nrs``)."""
     return "." not in name

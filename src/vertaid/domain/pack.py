@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from vertaid.domain.conditions import Condition
@@ -105,6 +106,11 @@ class Classification:
     classes: tuple[tuple[Any, Condition], ...]
     otherwise: Any
     sources: tuple[str, ...]
+
+    @property
+    def facts_read(self) -> frozenset[str]:
+        """Every fact the classification reads."""
+        return frozenset().union(*(condition.facts_read for _, condition in self.classes))
 
     def classify(self, case: Any, fracture: Any) -> Any:
         """Return the class of a fracture, ``otherwise`` when none holds, or None when one is unknown."""
@@ -259,3 +265,18 @@ class KnowledgePack:
     acuity_wording: Mapping[str, Wording]
     update_policy: str
     funding: str
+
+    @cached_property
+    def step_of_rule(self) -> Mapping[str, int]:
+        """The position, in ``steps``, of the step each step rule belongs to."""
+        return {rule.id: position for position, step in enumerate(self.steps) for rule in step.rules}
+
+    @cached_property
+    def step_position(self) -> Mapping[str, int]:
+        """The position of each step in ``steps``, by step id."""
+        return {step.id: position for position, step in enumerate(self.steps)}
+
+    @cached_property
+    def factor_weights(self) -> Mapping[str, int]:
+        """The weight of each choice factor, by rule id."""
+        return {factor.id: factor.weight or 0 for factor in self.choice.factors}

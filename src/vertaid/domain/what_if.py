@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from vertaid.domain.conditions import FactSpec, Truth
-from vertaid.domain.engine import Decision, build_fracture_facts, decide, decision_rules
-from vertaid.domain.facts import FACTS, CaseFacts, Overlay, fracture_input, input_paths_of_fact
+from vertaid.domain.engine import Decision, build_fracture_facts, decision_rules, redecide
+from vertaid.domain.facts import ACUITY_DERIVED, FACTS, CaseFacts, Overlay, fracture_input
 from vertaid.domain.pack import KnowledgePack, Rule
 
 __all__ = ["Outcome", "WhatIf", "what_would_change"]
@@ -54,6 +54,14 @@ class _Input:
     direct_rules: tuple[Rule, ...]
     """The rules that read the input itself: enough when the derived facts do not change."""
     candidates: tuple[_Candidate, ...]
+    first_step: int
+    """The position of the earliest decision step with a rule that reads the input (the factor score
+    counts as the step after the last); a decision taken at an earlier step cannot change."""
+    coverage_rules: tuple[Rule, ...]
+    direct_coverage_rules: tuple[Rule, ...]
+    monotone_rules: frozenset[str]
+    """The readers whose result, once true or false with the input unknown, no value of it can change."""
+    classifies_acuity: bool
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class _Index:
 
 
 _INDEXES: dict[str, _Index] = {}
+_NEVER = 1 << 30
 
 
 def _index(pack: KnowledgePack) -> _Index:
@@ -75,17 +84,26 @@ def _index(pack: KnowledgePack) -> _Index:
 
 def _build_index(pack: KnowledgePack) -> _Index:
     rules = decision_rules(pack) + pack.coverage
+    acuity_inputs = tuple(sorted(pack.acuity.facts_read))
+
+    def inputs_of(fact: str) -> tuple[str, ...]:
+        """The case members a fact is read from: acuity from what the pack classifies it by."""
+        return acuity_inputs if fact in ACUITY_DERIVED else (fact,)
+
+    coverage_ids = {rule.id for rule in pack.coverage}
+    step_of = {rule.id: position for position, step in enumerate(pack.steps) for rule in step.rules}
+    step_of.update((factor.id, len(pack.steps)) for factor in pack.choice.factors)
     readers: dict[str, list[Rule]] = {}
     direct: dict[str, list[Rule]] = {}
     thresholds: dict[str, set[float]] = {}
     for rule in rules:
-        inputs = {name for fact in rule.condition.facts_read for name in input_paths_of_fact(fact)}
+        inputs = {name for fact in rule.condition.facts_read for name in inputs_of(fact)}
         for name in inputs:
             readers.setdefault(name, []).append(rule)
             if name in rule.condition.facts_read:
                 direct.setdefault(name, []).append(rule)
         for fact, values in rule.condition.thresholds.items():
-            for name in input_paths_of_fact(fact):
+            for name in inputs_of(fact):
                 thresholds.setdefault(name, set()).update(values)
     case_inputs: list[_Input] = []
     fracture_inputs: list[_Input] = []
@@ -99,9 +117,21 @@ def _build_index(pack: KnowledgePack) -> _Index:
             tuple(readers[name]),
             tuple(direct.get(name, ())),
             _candidates(spec, thresholds.get(name, set())),
+            min((step_of[rule.id] for rule in readers[name] if rule.id in step_of), default=_NEVER),
+            tuple(rule for rule in readers[name] if rule.id in coverage_ids),
+            tuple(rule for rule in direct.get(name, ()) if rule.id in coverage_ids),
+            frozenset(rule.id for rule in readers[name] if _monotone(rule, name, inputs_of)),
+            name in acuity_inputs,
         )
         (fracture_inputs if fracture_input(name) else case_inputs).append(entry)
     return _Index(tuple(case_inputs), tuple(fracture_inputs))
+
+
+def _monotone(rule: Rule, name: str, inputs_of: Callable[[str], tuple[str, ...]]) -> bool:
+    """Whether the rule reads the input itself (not through a derived fact) and monotonely."""
+    condition = rule.condition
+    through_derived = any(fact != name and name in inputs_of(fact) for fact in condition.facts_read)
+    return name in condition.facts_read and name not in condition.nonmonotone_facts and not through_derived
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,18 +221,21 @@ def what_would_change(
 ) -> list[WhatIf]:
     """Return every unknown input of the case that would change the decision, score or coverage."""
     index = _index(pack)
+    trial = _Trial(truths, baseline, coverage_met, pack)
     results: list[WhatIf] = []
     for entry in index.case_inputs:
         if entry.spec.getter(facts) is not None:
             continue
+        open_rules = trial.open_rules(entry)
+        if not open_rules[0]:
+            continue
         section, member = entry.name.split(".", 1)
-
-        def variant(
-            value: Any, section: str = section, member: str = member, rules: tuple[Rule, ...] = entry.rules
-        ) -> tuple[CaseFacts, tuple[Rule, ...]]:
-            return facts.replaced(section, Overlay(getattr(facts, section), member, value)), rules
-
-        found = _try(entry, entry.name, variant, truths, baseline, coverage_met, pack)
+        current = getattr(facts, section)
+        variants = (
+            (value, where, facts.replaced(section, Overlay(current, member, value)), False)
+            for value, where in entry.candidates
+        )
+        found = trial.run(entry, entry.name, open_rules, variants)
         if found is not None:
             results.append(found)
     for fracture in facts.fractures:
@@ -214,14 +247,14 @@ def what_would_change(
             )
             if current is not None:
                 continue
-
-            def fracture_variant(
-                value: Any, entry: _Input = entry, position: int = fracture.index
-            ) -> tuple[CaseFacts, tuple[Rule, ...]]:
-                return _with_fracture_member(facts, position, entry, value, pack)
-
-            path = f"fractures[{fracture.index}].{entry.name}"
-            found = _try(entry, path, fracture_variant, truths, baseline, coverage_met, pack)
+            open_rules = trial.open_rules(entry)
+            if not open_rules[0]:
+                continue
+            variants = (
+                (value, where, *_with_fracture_member(facts, fracture.index, entry, value, pack))
+                for value, where in entry.candidates
+            )
+            found = trial.run(entry, f"fractures[{fracture.index}].{entry.name}", open_rules, variants)
             if found is not None:
                 results.append(found)
     return results
@@ -229,62 +262,106 @@ def what_would_change(
 
 def _with_fracture_member(
     facts: CaseFacts, position: int, entry: _Input, value: Any, pack: KnowledgePack
-) -> tuple[CaseFacts, tuple[Rule, ...]]:
+) -> tuple[CaseFacts, bool]:
+    """Return the case with one fracture's input set, and whether only that input's readers can change."""
     views = list(facts.fractures)
     before = views[position]
     changed: Any = Overlay(before.fracture, entry.name, value)
-    after = build_fracture_facts(position, changed, pack)
+    after = build_fracture_facts(position, changed, pack, None if entry.classifies_acuity else before.acuity)
     views[position] = after
-    # When the derived facts stay the same, only the rules reading the input itself can change.
     derived_same = after.acuity == before.acuity and after.height_loss_percent == before.height_loss_percent
-    return facts.replaced(fractures=tuple(views)), entry.direct_rules if derived_same else entry.rules
+    return facts.replaced(fractures=tuple(views)), derived_same
 
 
-def _try(
-    entry: _Input,
-    path: str,
-    variant: Any,
-    truths: Mapping[str, Truth],
-    baseline: Decision,
-    coverage_met: bool,
-    pack: KnowledgePack,
-) -> WhatIf | None:
-    outcomes: list[Outcome] = []
-    changes: set[str] = set()
-    coverage_ids = [rule.id for rule in pack.coverage]
-    regions: list[_Region | str] = []
-    for value, where in entry.candidates:
-        facts, rules = variant(value)
-        trial = dict(truths)
-        for rule in rules:
-            trial[rule.id] = rule.condition.evaluate(facts, None)
-        result = decide(trial, pack)
-        met = all(trial[rule_id] is True for rule_id in coverage_ids)
-        if result.decision != baseline.decision:
-            changes.add("decision")
-        if result.score != baseline.score:
-            changes.add("score")
-        if met != coverage_met:
-            changes.add("coverage")
-        outcome = Outcome("", value, result.decision, result.strength, result.score, met)
-        previous = regions[-1] if regions else None
-        if (
-            isinstance(where, _Region)
-            and isinstance(previous, _Region)
-            and _same_result(outcomes[-1], outcome)
-        ):
-            regions[-1] = previous.joined(where)
+_OpenRules = tuple[tuple[Rule, ...], tuple[Rule, ...]]
+
+
+class _Trial:
+    """Tries the values of unknown inputs against one case's baseline."""
+
+    def __init__(
+        self, truths: Mapping[str, Truth], baseline: Decision, coverage_met: bool, pack: KnowledgePack
+    ) -> None:
+        self.truths = truths
+        self.baseline = baseline
+        self.coverage_met = coverage_met
+        self.pack = pack
+        self.coverage_ids = [rule.id for rule in pack.coverage]
+        steps = [step.id for step in pack.steps]
+        self.deciding_step = steps.index(baseline.step) if baseline.step in steps else len(steps)
+
+    def decision_fixed(self, entry: _Input) -> bool:
+        """Whether the input is read by no step at or before the one that decided: the decision stays."""
+        return entry.first_step > self.deciding_step
+
+    def open_rules(self, entry: _Input) -> _OpenRules:
+        """Return the readers that another value of the input could change, all and direct ones.
+
+        Rules past the deciding step cannot change the decision, so only coverage is left to ask about;
+        a settled (true or false) result of a rule that reads the input monotonely cannot change at all.
+        """
+        if self.decision_fixed(entry):
+            rules, direct = entry.coverage_rules, entry.direct_coverage_rules
         else:
-            outcomes.append(outcome)
-            regions.append(where)
-    if not changes:
-        return None
-    labelled = tuple(
-        dataclasses.replace(outcome, when=where.label() if isinstance(where, _Region) else where)
-        for outcome, where in zip(outcomes, regions, strict=True)
-    )
-    order = ("decision", "score", "coverage")
-    return WhatIf(path, entry.name, tuple(c for c in order if c in changes), labelled)
+            rules, direct = entry.rules, entry.direct_rules
+        truths, settled = self.truths, entry.monotone_rules
+        return (
+            tuple(rule for rule in rules if truths[rule.id] is None or rule.id not in settled),
+            tuple(rule for rule in direct if truths[rule.id] is None or rule.id not in settled),
+        )
+
+    def run(self, entry: _Input, path: str, open_rules: _OpenRules, variants: Any) -> WhatIf | None:
+        fixed = self.decision_fixed(entry)
+        baseline = self.baseline
+        outcomes: list[Outcome] = []
+        regions: list[_Region | str] = []
+        changes: set[str] = set()
+        every, direct = open_rules
+        for value, where, facts, derived_same in variants:
+            # When the derived facts stay the same, only the rules reading the input itself can change.
+            rules = direct if derived_same else every
+            changed: dict[str, Truth] = {}
+            for rule in rules:
+                truth = rule.condition.evaluate(facts, None)
+                if truth is not self.truths[rule.id]:
+                    changed[rule.id] = truth
+            if not changed:
+                result, met = baseline, self.coverage_met
+            else:
+                result = baseline if fixed else redecide(self.truths, changed, baseline, self.pack)
+                met = all(changed.get(rule_id, self.truths[rule_id]) is True for rule_id in self.coverage_ids)
+            if result.decision != baseline.decision:
+                changes.add("decision")
+            if result.score != baseline.score:
+                changes.add("score")
+            if met != self.coverage_met:
+                changes.add("coverage")
+            outcome = Outcome("", value, result.decision, result.strength, result.score, met)
+            previous = regions[-1] if regions else None
+            if (
+                isinstance(where, _Region)
+                and isinstance(previous, _Region)
+                and _same_result(outcomes[-1], outcome)
+            ):
+                regions[-1] = previous.joined(where)
+            else:
+                outcomes.append(outcome)
+                regions.append(where)
+        if not changes:
+            return None
+        labelled = tuple(
+            Outcome(
+                where.label() if isinstance(where, _Region) else where,
+                outcome.value,
+                outcome.decision,
+                outcome.strength,
+                outcome.score,
+                outcome.coverage_met,
+            )
+            for outcome, where in zip(outcomes, regions, strict=True)
+        )
+        order = ("decision", "score", "coverage")
+        return WhatIf(path, entry.name, tuple(c for c in order if c in changes), labelled)
 
 
 def _same_result(first: Outcome, second: Outcome) -> bool:
