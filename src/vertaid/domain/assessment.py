@@ -7,6 +7,7 @@ aftercare, the evidence caveat and what would change the decision.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from vertaid.domain.ao_spine import of_class, of_score, of_score_reading
@@ -15,7 +16,7 @@ from vertaid.domain.conditions import Truth
 from vertaid.domain.engine import AUGMENTATION, Decision, build_facts, decide, decision_rules, evaluate_rules
 from vertaid.domain.facts import CaseFacts
 from vertaid.domain.morphometry import deformity_type, genant_grade, height_loss_from_morphometry
-from vertaid.domain.pack import KnowledgePack, Outcome, Rule, Wording
+from vertaid.domain.pack import KnowledgePack, Rule, Wording
 from vertaid.domain.what_if import WhatIf, what_would_change
 
 __all__ = ["ASSESSMENT_SCHEMA_ID", "assess_case"]
@@ -27,6 +28,7 @@ def assess_case(case: Case, pack: KnowledgePack) -> dict[str, Any]:
     """Assess a validated case with a knowledge pack and return ``vertaid.assessment/1`` as a dict."""
     facts = build_facts(case, pack)
     truths: dict[str, Truth] = {}
+    facts.rule_truths = truths  # definitions are evaluated first; the rules that use them read them here
     evaluate_rules(facts, decision_rules(pack), truths)
     evaluate_rules(facts, pack.coverage, truths)
     decision = decide(truths, pack)
@@ -209,25 +211,52 @@ def _conflicts(fired: set[str], decision: Decision, pack: KnowledgePack) -> list
     ]
 
 
-def _figure(outcome: Outcome, option: str) -> dict[str, Any]:
-    figure = outcome.per_option.get(option)
-    entry: dict[str, Any] = {
-        "label": outcome.label,
-        "plain_label": outcome.plain_label,
-        "time_frame": outcome.time_frame,
-        "unit": outcome.unit,
-        "denominator": outcome.denominator,
-        "figure": dict(figure) if figure is not None else None,
-        "sources": list(outcome.sources),
-    }
-    if outcome.note:
-        entry["note"] = outcome.note
-    return entry
+_OPTIONS: Final = ("kyphoplasty", "vertebroplasty", "conservative_care")
+_OutcomeTemplate = tuple[str, dict[str, Any], Mapping[str, float] | None, tuple[str, ...], dict[str, Any]]
+_OUTCOME_TEMPLATES: dict[str, dict[str, tuple[_OutcomeTemplate, ...]]] = {}
+
+
+def _outcome_templates(pack: KnowledgePack) -> dict[str, tuple[_OutcomeTemplate, ...]]:
+    """The fixed parts of each option's figures, built once per pack: the section is the same for all."""
+    templates = _OUTCOME_TEMPLATES.get(pack.digest)
+    if templates is None:
+        templates = {
+            option: tuple(
+                (
+                    outcome.id,
+                    {
+                        "label": outcome.label,
+                        "plain_label": outcome.plain_label,
+                        "time_frame": outcome.time_frame,
+                        "unit": outcome.unit,
+                        "denominator": outcome.denominator,
+                    },
+                    outcome.per_option.get(option),
+                    outcome.sources,
+                    {"note": outcome.note} if outcome.note else {},
+                )
+                for outcome in pack.outcomes
+            )
+            for option in _OPTIONS
+        }
+        _OUTCOME_TEMPLATES[pack.digest] = templates
+    return templates
 
 
 def _outcomes(pack: KnowledgePack) -> dict[str, dict[str, Any]]:
-    options = ("kyphoplasty", "vertebroplasty", "conservative_care")
-    return {option: {outcome.id: _figure(outcome, option) for outcome in pack.outcomes} for option in options}
+    """Each option's figures, as fresh objects: a caller may change its copy of an assessment."""
+    return {
+        option: {
+            outcome_id: {
+                **fixed,
+                "figure": None if figure is None else dict(figure),
+                "sources": list(sources),
+                **note,
+            }
+            for outcome_id, fixed, figure, sources, note in templates
+        }
+        for option, templates in _outcome_templates(pack).items()
+    }
 
 
 def _missing(entry: WhatIf, pack: KnowledgePack) -> dict[str, Any]:

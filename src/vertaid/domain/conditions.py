@@ -28,6 +28,7 @@ Forms (one key per mapping, except a fact test, which is ``fact`` plus one opera
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -211,10 +212,11 @@ class _Compiler:
                 self.fail(
                     f"{path}.rule", f"unknown rule {value!r} (only definitions given earlier can be used)"
                 )
-            elif scope != CASE:
+                return None
+            if scope != CASE:
                 self.fail(f"{path}.rule", "a rule is a case condition")
                 return None
-            return referenced
+            return _reference(str(value), referenced)
         self.fail(path, f"unknown condition {key!r}")
         return None
 
@@ -334,9 +336,22 @@ class _Compiler:
         evaluators = tuple(part.evaluate for part in compiled)
 
         # Criteria count only when they are known to hold: the policy needs them documented.
-        def evaluate(case: Any, fracture: Any) -> Truth:
-            held = sum(1 for member in evaluators if member(case, fracture) is True)
-            return compare(held, threshold)
+        if op_name in ("ge", "gt"):
+            # Once enough criteria hold, more cannot undo it: stop counting.
+            def evaluate(case: Any, fracture: Any) -> Truth:
+                held = 0
+                for member in evaluators:
+                    if member(case, fracture) is True:
+                        held += 1
+                        if compare(held, threshold):
+                            return True
+                return compare(held, threshold)
+
+        else:
+
+            def evaluate(case: Any, fracture: Any) -> Truth:
+                held = sum(1 for member in evaluators if member(case, fracture) is True)
+                return compare(held, threshold)
 
         facts_read = _union_facts(compiled)
         # A count of criteria known to hold can grow as facts become known: not monotone.
@@ -500,6 +515,25 @@ def _leaf_evaluator(
         return unknown_as if value is None else test(value)
 
     return on_case_test
+
+
+def _reference(rule_id: str, referenced: Condition) -> Condition:
+    """``{rule: ID}``: the truth the case view already holds for the rule, else its condition evaluated.
+
+    A case view may carry ``rule_truths``, the rules evaluated so far; reading them saves evaluating a
+    definition again for every rule that uses it.
+    """
+    condition = referenced.evaluate
+
+    def evaluate(case: Any, fracture: Any) -> Truth:
+        truths = getattr(case, "rule_truths", None)
+        if truths is not None:
+            truth = truths.get(rule_id, _MISSING)
+            if truth is not _MISSING:
+                return truth  # type: ignore[no-any-return]
+        return condition(case, fracture)
+
+    return dataclasses.replace(referenced, evaluate=evaluate)
 
 
 def _all_of(evaluators: tuple[_Evaluate, ...]) -> _Evaluate:

@@ -24,7 +24,7 @@ from vertaid.domain.case import (
     Case,
     Fracture,
 )
-from vertaid.domain.conditions import CASE, FRACTURE, FactSpec, Scope
+from vertaid.domain.conditions import CASE, FRACTURE, FactSpec, Scope, Truth
 
 __all__ = [
     "ACUITY_DERIVED",
@@ -62,10 +62,21 @@ class FractureFacts:
 class CaseFacts:
     """The case as the policy sees it, with its fractures and its target fractures."""
 
-    __slots__ = ("case", "conservative_care", "fractures", "pain", "patient", "preferences", "targets")
+    __slots__ = (
+        "case",
+        "conservative_care",
+        "fractures",
+        "pain",
+        "patient",
+        "preferences",
+        "rule_truths",
+        "targets",
+    )
 
     def __init__(self, case: Case, fractures: tuple[FractureFacts, ...]) -> None:
         self.case = case
+        self.rule_truths: Mapping[str, Truth] = {}
+        """The truths of the rules evaluated so far, which ``{rule: ID}`` reads instead of re-evaluating."""
         self.patient = case.patient
         self.pain = case.pain
         self.conservative_care = case.conservative_care
@@ -82,6 +93,7 @@ class CaseFacts:
         """Return a copy with one section (``patient``, ``pain``, ...) or the fractures replaced."""
         copy = CaseFacts.__new__(CaseFacts)
         copy.case = self.case
+        copy.rule_truths = self.rule_truths
         copy.patient = self.patient
         copy.pain = self.pain
         copy.conservative_care = self.conservative_care

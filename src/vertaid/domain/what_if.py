@@ -286,7 +286,7 @@ class _Trial:
         self.baseline = baseline
         self.coverage_met = coverage_met
         self.pack = pack
-        self.coverage_ids = [rule.id for rule in pack.coverage]
+        self.coverage_ids = frozenset(rule.id for rule in pack.coverage)
         steps = [step.id for step in pack.steps]
         self.deciding_step = steps.index(baseline.step) if baseline.step in steps else len(steps)
 
@@ -311,63 +311,55 @@ class _Trial:
         )
 
     def run(self, entry: _Input, path: str, open_rules: _OpenRules, variants: Any) -> WhatIf | None:
+        """Try each value; return the input's outcomes when any differs from the case as it stands."""
         fixed = self.decision_fixed(entry)
-        baseline = self.baseline
-        outcomes: list[Outcome] = []
-        regions: list[_Region | str] = []
-        changes: set[str] = set()
+        baseline, truths, coverage_ids = self.baseline, self.truths, self.coverage_ids
+        as_is = (baseline.decision, baseline.strength, baseline.score, self.coverage_met)
         every, direct = open_rules
+        tried: list[tuple[Any, _Region | str, _Result]] = []
         for value, where, facts, derived_same in variants:
             # When the derived facts stay the same, only the rules reading the input itself can change.
-            rules = direct if derived_same else every
             changed: dict[str, Truth] = {}
-            for rule in rules:
+            # Rules come in pack order, definitions first: a rule using a definition reads its new truth.
+            facts.rule_truths = trial_truths = dict(truths)
+            for rule in direct if derived_same else every:
                 truth = rule.condition.evaluate(facts, None)
-                if truth is not self.truths[rule.id]:
-                    changed[rule.id] = truth
+                if truth is not truths[rule.id]:
+                    changed[rule.id] = trial_truths[rule.id] = truth
             if not changed:
-                result, met = baseline, self.coverage_met
-            else:
-                result = baseline if fixed else redecide(self.truths, changed, baseline, self.pack)
-                met = all(changed.get(rule_id, self.truths[rule_id]) is True for rule_id in self.coverage_ids)
-            if result.decision != baseline.decision:
-                changes.add("decision")
-            if result.score != baseline.score:
-                changes.add("score")
-            if met != self.coverage_met:
-                changes.add("coverage")
-            outcome = Outcome("", value, result.decision, result.strength, result.score, met)
-            previous = regions[-1] if regions else None
-            if (
-                isinstance(where, _Region)
-                and isinstance(previous, _Region)
-                and _same_result(outcomes[-1], outcome)
-            ):
-                regions[-1] = previous.joined(where)
-            else:
-                outcomes.append(outcome)
-                regions.append(where)
+                tried.append((value, where, as_is))
+                continue
+            result = baseline if fixed else redecide(truths, changed, baseline, self.pack)
+            met = (
+                self.coverage_met
+                if changed.keys().isdisjoint(coverage_ids)
+                else all(changed.get(rule_id, truths[rule_id]) is True for rule_id in coverage_ids)
+            )
+            tried.append((value, where, (result.decision, result.strength, result.score, met)))
+        changes = tuple(
+            change
+            for change, position in (("decision", 0), ("score", 2), ("coverage", 3))
+            if any(result[position] != as_is[position] for _, _, result in tried)
+        )
         if not changes:
             return None
-        labelled = tuple(
-            Outcome(
-                where.label() if isinstance(where, _Region) else where,
-                outcome.value,
-                outcome.decision,
-                outcome.strength,
-                outcome.score,
-                outcome.coverage_met,
-            )
-            for outcome, where in zip(outcomes, regions, strict=True)
+        merged: list[tuple[Any, _Region | str, _Result]] = []
+        for value, where, result in tried:
+            if merged:
+                _, previous, previous_result = merged[-1]
+                # Neighbouring numeric regions with the same result read as one region.
+                if isinstance(where, _Region) and isinstance(previous, _Region) and result == previous_result:
+                    merged[-1] = (merged[-1][0], previous.joined(where), result)
+                    continue
+            merged.append((value, where, result))
+        outcomes = tuple(
+            Outcome(where.label() if isinstance(where, _Region) else where, value, *result)
+            for value, where, result in merged
         )
-        order = ("decision", "score", "coverage")
-        return WhatIf(path, entry.name, tuple(c for c in order if c in changes), labelled)
+        return WhatIf(path, entry.name, changes, outcomes)
 
 
-def _same_result(first: Outcome, second: Outcome) -> bool:
-    return (first.decision, first.strength, first.score, first.coverage_met) == (
-        second.decision,
-        second.strength,
-        second.score,
-        second.coverage_met,
-    )
+_Result = tuple[str, "str | None", "int | None", bool]
+"""Decision, strength, score and whether Medicare coverage is met."""
+
+
