@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 
 import vertaid
 from vertaid.domain.case import CASE_SHAPE, LEVELS
+from vertaid.domain.facts import FACTS
 from vertaid.knowledge import default_pack
 
 # CONTRACT §3: the decisions that recommend cement augmentation (the only ones with a score).
@@ -450,26 +451,48 @@ def test_every_missing_entry_is_unknown_and_would_change_the_result(case: dict[s
         ), field
 
 
-def _value_of(when: str) -> tuple[bool, Any]:
-    """The input value an outcome's ``when`` names, for yes/no and choice inputs; (False, None) otherwise."""
+def _value_of(when: str, integer: bool) -> tuple[bool, Any]:
+    """A value inside what an outcome's ``when`` names: yes/no, a choice, or a numeric region.
+
+    Regions read like ``≤ 30``, ``> 30``, ``= 5`` or ``> 25 and ≤ 30``; (False, None) for ``any value``.
+    """
     if when in ("yes", "no"):
         return True, when == "yes"
-    if when.isdigit():
-        return True, int(when)
     if re.fullmatch(r"[a-z_]+", when) and when != "any":
         return True, when
-    return False, None
+    low: tuple[float, bool] | None = None
+    high: tuple[float, bool] | None = None
+    for part in when.split(" and "):
+        match = re.fullmatch(r"(≤|<|≥|>|=) (-?[0-9.]+)", part)
+        if match is None:
+            return False, None
+        sign, number = match.group(1), float(match.group(2))
+        if sign in ("≥", ">", "="):
+            low = (number, sign != ">")
+        if sign in ("≤", "<", "="):
+            high = (number, sign != "<")
+    step = 1.0 if integer else 0.5
+    if low is not None and high is not None and not integer:
+        value = low[0] if low[1] else high[0] if high[1] else (low[0] + high[0]) / 2
+    elif low is not None:
+        value = low[0] if low[1] else low[0] + step
+    else:
+        assert high is not None
+        value = high[0] if high[1] else high[0] - step
+    return True, int(value) if integer else value
 
 
 @SETTINGS
 @given(ANY_CASE)
 def test_every_missing_outcome_is_what_assessing_with_that_value_gives(case: dict[str, Any]) -> None:
-    """Filling in a missing yes/no or choice field with an outcome's value gives that outcome's result."""
+    """Filling in a missing field with a value its outcome names (yes/no, a choice, a value in a numeric
+    region) gives that outcome's result: the shortcuts of the what-if search change nothing."""
     assessment = vertaid.assess(case)
 
     for entry in assessment["missing"]:
+        fact = FACTS[re.sub(r"^fractures\[\d+\]\.", "", entry["field"])]
         for outcome in entry["outcomes"]:
-            known, value = _value_of(outcome["when"])
+            known, value = _value_of(outcome["when"], fact.integer)
             if not known:
                 continue
             filled = copy.deepcopy(case)

@@ -42,12 +42,16 @@ __all__ = [
     "ConditionError",
     "FactSpec",
     "Scope",
+    "Threshold",
     "Truth",
     "compile_condition",
 ]
 
 Truth = bool | None
 """True, False, or None for unknown."""
+
+Threshold = tuple[float, Literal["above", "below"]]
+"""A number a fact is compared with, and the side whose result the number itself gets."""
 
 Scope = Literal["case", "fracture"]
 CASE: Final[Scope] = "case"
@@ -93,7 +97,8 @@ class Condition:
     """A compiled condition.
 
     ``facts_read`` names every fact the condition reads, and ``thresholds`` the numbers each numeric
-    fact is compared with — what the engine needs to try the other values of an unknown fact.
+    fact is compared with (and on which side each number itself falls) — what the engine needs to try
+    the other values of an unknown fact.
 
     Three-valued logic is monotone: a result that is already true or false with a fact unknown stays so
     whatever the fact turns out to be. ``nonmonotone_facts`` names the facts for which that does not
@@ -103,7 +108,7 @@ class Condition:
 
     evaluate: _Evaluate
     facts_read: frozenset[str]
-    thresholds: Mapping[str, frozenset[float]]
+    thresholds: Mapping[str, frozenset[Threshold]]
     quantified: _Evaluate | None = None
     quantifier_scope: str | None = None
     nonmonotone_facts: frozenset[str] = frozenset()
@@ -125,6 +130,8 @@ _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "gt": operator.gt,
     "ge": operator.ge,
 }
+_POINT_SIDE: Final[dict[str, Literal["above", "below"]]] = {"lt": "above", "ge": "above", "le": "below", "gt": "below"}
+"""Which side of a comparison the threshold itself falls on: ``nrs ge 5`` puts 5 with the values above."""
 _REVERSED: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "lt": operator.gt,
     "le": operator.ge,
@@ -381,9 +388,10 @@ class _Compiler:
         test = self.test(spec, op_name, node[op_name], f"{path}.{op_name}")
         if test is None:
             return None
-        thresholds: dict[str, frozenset[float]] = {}
+        thresholds: dict[str, frozenset[Threshold]] = {}
         if op_name in _COMPARISONS:
-            thresholds[name] = frozenset({float(self.parameter_value(node[op_name]))})
+            point = float(self.parameter_value(node[op_name]))
+            thresholds[name] = frozenset({(point, _POINT_SIDE[op_name])})
 
         evaluate = _leaf_evaluator(spec, op_name, node[op_name], test, unknown_as)
         nonmonotone = frozenset({name}) if unknown_as is not None or op_name == "known" else frozenset()
@@ -572,8 +580,8 @@ def _union_nonmonotone(parts: Iterable[Condition]) -> frozenset[str]:
     return frozenset().union(*(part.nonmonotone_facts for part in parts))
 
 
-def _union_thresholds(parts: Iterable[Condition]) -> dict[str, frozenset[float]]:
-    merged: dict[str, frozenset[float]] = {}
+def _union_thresholds(parts: Iterable[Condition]) -> dict[str, frozenset[Threshold]]:
+    merged: dict[str, frozenset[Threshold]] = {}
     for part in parts:
         for name, values in part.thresholds.items():
             merged[name] = merged.get(name, frozenset()) | values

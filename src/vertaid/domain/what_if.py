@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vertaid.domain.conditions import FactSpec, Truth
+from vertaid.domain.conditions import FactSpec, Threshold, Truth
 from vertaid.domain.engine import Decision, build_fracture_facts, decision_rules, redecide
 from vertaid.domain.facts import ACUITY_DERIVED, FACTS, CaseFacts, Overlay, fracture_input
 from vertaid.domain.pack import KnowledgePack, Rule
@@ -95,7 +95,7 @@ def _build_index(pack: KnowledgePack) -> _Index:
     step_of.update((factor.id, len(pack.steps)) for factor in pack.choice.factors)
     readers: dict[str, list[Rule]] = {}
     direct: dict[str, list[Rule]] = {}
-    thresholds: dict[str, set[float]] = {}
+    thresholds: dict[str, set[Threshold]] = {}
     for rule in rules:
         inputs = {name for fact in rule.condition.facts_read for name in inputs_of(fact)}
         for name in inputs:
@@ -167,26 +167,39 @@ class _Region:
 _Candidate = tuple[Any, "_Region | str"]
 
 
-def _candidates(spec: FactSpec, thresholds: set[float]) -> tuple[_Candidate, ...]:
+def _candidates(spec: FactSpec, thresholds: set[Threshold]) -> tuple[_Candidate, ...]:
     if spec.kind == "bool":
         return ((True, "yes"), (False, "no"))
     if spec.kind == "choice":
         return tuple((value, str(value)) for value in spec.values)
-    return _numeric_regions(spec, sorted(thresholds))
+    sides: dict[float, set[str]] = {}
+    for point, side in thresholds:
+        sides.setdefault(point, set()).add(side)
+    return _numeric_regions(spec, sides)
 
 
-def _numeric_regions(spec: FactSpec, thresholds: list[float]) -> tuple[_Candidate, ...]:
-    """One representative value per region between and at the thresholds."""
-    low = spec.minimum if spec.minimum is not None else min(thresholds, default=0.0) - 1
-    high = spec.maximum if spec.maximum is not None else max(thresholds, default=0.0) + 1
+def _numeric_regions(spec: FactSpec, sides: Mapping[float, set[str]]) -> tuple[_Candidate, ...]:
+    """One representative value per region that the thresholds mark out.
+
+    A threshold that every comparison puts on the same side (``ge 5`` and ``lt 5`` both put 5 with the
+    values above) joins that region; one that comparisons put on both sides is a region of its own.
+    """
+    low = spec.minimum if spec.minimum is not None else min(sides, default=0.0) - 1
+    high = spec.maximum if spec.maximum is not None else max(sides, default=0.0) + 1
     regions: list[_Candidate] = []
     start, start_inclusive = low, True
-    for point in (t for t in thresholds if low <= t <= high):
-        inside = _inside(start, start_inclusive, point, False, spec.integer)
+    for point in sorted(t for t in sides if low <= t <= high):
+        with_below = sides[point] == {"below"}
+        inside = _inside(start, start_inclusive, point, with_below, spec.integer)
         if inside is not None:
-            regions.append((inside, _Region(start, start_inclusive, point, False, low, high)))
-        regions.append((_value(point, spec), _Region(point, True, point, True, low, high)))
-        start, start_inclusive = point, False
+            regions.append((inside, _Region(start, start_inclusive, point, with_below, low, high)))
+        if with_below:
+            start, start_inclusive = point, False
+        elif sides[point] == {"above"}:
+            start, start_inclusive = point, True
+        else:
+            regions.append((_value(point, spec), _Region(point, True, point, True, low, high)))
+            start, start_inclusive = point, False
     inside = _inside(start, start_inclusive, high, True, spec.integer)
     if inside is not None:
         regions.append((inside, _Region(start, start_inclusive, high, True, low, high)))
