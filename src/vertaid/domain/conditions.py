@@ -130,7 +130,12 @@ _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "gt": operator.gt,
     "ge": operator.ge,
 }
-_POINT_SIDE: Final[dict[str, Literal["above", "below"]]] = {"lt": "above", "ge": "above", "le": "below", "gt": "below"}
+_POINT_SIDE: Final[dict[str, Literal["above", "below"]]] = {
+    "lt": "above",
+    "ge": "above",
+    "le": "below",
+    "gt": "below",
+}
 """Which side of a comparison the threshold itself falls on: ``nrs ge 5`` puts 5 with the values above."""
 _REVERSED: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "lt": operator.gt,

@@ -374,5 +374,3 @@ class _Trial:
 
 _Result = tuple[str, "str | None", "int | None", bool]
 """Decision, strength, score and whether Medicare coverage is met."""
-
-
