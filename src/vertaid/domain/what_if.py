@@ -342,13 +342,13 @@ class _Trial:
             if not changed:
                 tried.append((value, where, as_is))
                 continue
-            result = baseline if fixed else redecide(truths, changed, baseline, self.pack)
+            decision = baseline if fixed else redecide(truths, changed, baseline, self.pack)
             met = (
                 self.coverage_met
                 if changed.keys().isdisjoint(coverage_ids)
                 else all(changed.get(rule_id, truths[rule_id]) is True for rule_id in coverage_ids)
             )
-            tried.append((value, where, (result.decision, result.strength, result.score, met)))
+            tried.append((value, where, (decision.decision, decision.strength, decision.score, met)))
         changes = tuple(
             change
             for change, position in (("decision", 0), ("score", 2), ("coverage", 3))
