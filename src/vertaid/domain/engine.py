@@ -90,10 +90,10 @@ def evaluate_rules(facts: CaseFacts, rules: tuple[Rule, ...], truths: dict[str, 
 
 def decide(truths: Mapping[str, Truth], pack: KnowledgePack) -> Decision:
     """Return the decision that the rules' truth values give (policy §2–§3)."""
-    for step in pack.steps:
+    for position, step in enumerate(pack.steps):
         for rule in step.rules:
             if truths[rule.id] is True:
-                return Decision(step.decision, step.id, None, None)
+                return _decisions(pack).by_step[position]
     return _by_score(factor_score(truths, pack), pack)
 
 
@@ -114,16 +114,15 @@ def redecide(
     steps = pack.steps
     step_of = pack.step_of_rule
     deciding = pack.step_position.get(baseline.step or "", len(steps))
-    earliest = len(steps)
+    earliest = deciding
     for rule_id, truth in changed.items():
         if truth is True and rule_id in step_of and step_of[rule_id] < earliest:
             earliest = step_of[rule_id]
     if earliest < deciding:
-        step = steps[earliest]
-        return Decision(step.decision, step.id, None, None)
-    for step in steps[deciding:]:
-        if any(changed.get(rule.id, truths[rule.id]) is True for rule in step.rules):
-            return Decision(step.decision, step.id, None, None)
+        return _decisions(pack).by_step[earliest]
+    for position in range(deciding, len(steps)):
+        if any(changed.get(rule.id, truths[rule.id]) is True for rule in steps[position].rules):
+            return _decisions(pack).by_step[position]
     if baseline.score is None:
         return _by_score(factor_score({**truths, **changed}, pack), pack)
     score = baseline.score
@@ -134,7 +133,29 @@ def redecide(
     return _by_score(score, pack)
 
 
+@dataclass(frozen=True)
+class _Decisions:
+    """The decisions of one pack, made once: each step's, and the choice's by score."""
+
+    by_step: tuple[Decision, ...]
+    by_score: dict[int, Decision]
+
+
+_DECISIONS: dict[str, _Decisions] = {}
+
+
+def _decisions(pack: KnowledgePack) -> _Decisions:
+    decisions = _DECISIONS.get(pack.digest)
+    if decisions is None:
+        decisions = _Decisions(tuple(Decision(step.decision, step.id, None, None) for step in pack.steps), {})
+        _DECISIONS[pack.digest] = decisions
+    return decisions
+
+
 def _by_score(score: int, pack: KnowledgePack) -> Decision:
+    known = _decisions(pack).by_score.get(score)
+    if known is not None:
+        return known
     choice = pack.choice
     if score >= choice.kyphoplasty_min_score:
         decision = "kyphoplasty"
@@ -149,4 +170,6 @@ def _by_score(score: int, pack: KnowledgePack) -> Decision:
         strength = "moderate"
     else:
         strength = "weak"
-    return Decision(decision, "choice", score, strength)
+    made = Decision(decision, "choice", score, strength)
+    _decisions(pack).by_score[score] = made
+    return made

@@ -13,19 +13,21 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from vertaid.domain.conditions import FactSpec, Threshold, Truth
 from vertaid.domain.engine import Decision, build_fracture_facts, decision_rules, redecide
-from vertaid.domain.facts import ACUITY_DERIVED, FACTS, CaseFacts, Overlay, fracture_input
+from vertaid.domain.facts import ACUITY_DERIVED, FACTS, CaseFacts, FractureFacts, Overlay, fracture_input
 from vertaid.domain.pack import KnowledgePack, Rule
 
 __all__ = ["Outcome", "WhatIf", "what_would_change"]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of the case with one unknown input set to ``when``."""
+class Outcome(NamedTuple):
+    """The result of the case with one unknown input set to ``when``.
+
+    (Named tuples, not dataclasses: they are made for every value tried, and tuples are made fastest.)
+    """
 
     when: str
     value: Any
@@ -35,8 +37,7 @@ class Outcome:
     coverage_met: bool
 
 
-@dataclass(frozen=True, slots=True)
-class WhatIf:
+class WhatIf(NamedTuple):
     """An unknown input whose value would change the decision, the score or Medicare coverage."""
 
     field: str
@@ -62,12 +63,17 @@ class _Input:
     monotone_rules: frozenset[str]
     """The readers whose result, once true or false with the input unknown, no value of it can change."""
     classifies_acuity: bool
+    derives: bool
+    """The input feeds a derived fact (acuity or height loss): a new value means building them again."""
+    redefines: bool
+    """A definition reads the input: a trial must keep the definitions' new truths for the rules using them."""
 
 
 @dataclass(frozen=True)
 class _Index:
     case_inputs: tuple[_Input, ...]
     fracture_inputs: tuple[_Input, ...]
+    coverage_ids: frozenset[str]
 
 
 _INDEXES: dict[str, _Index] = {}
@@ -91,6 +97,7 @@ def _build_index(pack: KnowledgePack) -> _Index:
         return acuity_inputs if fact in ACUITY_DERIVED else (fact,)
 
     coverage_ids = {rule.id for rule in pack.coverage}
+    definition_ids = {rule.id for rule in pack.definitions}
     step_of = {rule.id: position for position, step in enumerate(pack.steps) for rule in step.rules}
     step_of.update((factor.id, len(pack.steps)) for factor in pack.choice.factors)
     readers: dict[str, list[Rule]] = {}
@@ -122,9 +129,11 @@ def _build_index(pack: KnowledgePack) -> _Index:
             tuple(rule for rule in direct.get(name, ()) if rule.id in coverage_ids),
             frozenset(rule.id for rule in readers[name] if _monotone(rule, name, inputs_of)),
             name in acuity_inputs,
+            name in acuity_inputs or name == "height_loss_percent",
+            any(rule.id in definition_ids for rule in readers[name]),
         )
         (fracture_inputs if fracture_input(name) else case_inputs).append(entry)
-    return _Index(tuple(case_inputs), tuple(fracture_inputs))
+    return _Index(tuple(case_inputs), tuple(fracture_inputs), frozenset(coverage_ids))
 
 
 def _monotone(rule: Rule, name: str, inputs_of: Callable[[str], tuple[str, ...]]) -> bool:
@@ -234,7 +243,7 @@ def what_would_change(
 ) -> list[WhatIf]:
     """Return every unknown input of the case that would change the decision, score or coverage."""
     index = _index(pack)
-    trial = _Trial(truths, baseline, coverage_met, pack)
+    trial = _Trial(truths, baseline, coverage_met, pack, index.coverage_ids)
     results: list[WhatIf] = []
     for entry in index.case_inputs:
         if entry.spec.getter(facts) is not None:
@@ -280,9 +289,19 @@ def _with_fracture_member(
     views = list(facts.fractures)
     before = views[position]
     changed: Any = Overlay(before.fracture, entry.name, value)
-    after = build_fracture_facts(position, changed, pack, None if entry.classifies_acuity else before.acuity)
+    if entry.derives:
+        after = build_fracture_facts(
+            position, changed, pack, None if entry.classifies_acuity else before.acuity
+        )
+        derived_same = (
+            after.acuity == before.acuity and after.height_loss_percent == before.height_loss_percent
+        )
+    else:
+        after, derived_same = (
+            FractureFacts(position, changed, before.acuity, before.height_loss_percent),
+            True,
+        )
     views[position] = after
-    derived_same = after.acuity == before.acuity and after.height_loss_percent == before.height_loss_percent
     return facts.replaced(fractures=tuple(views)), derived_same
 
 
@@ -293,13 +312,18 @@ class _Trial:
     """Tries the values of unknown inputs against one case's baseline."""
 
     def __init__(
-        self, truths: Mapping[str, Truth], baseline: Decision, coverage_met: bool, pack: KnowledgePack
+        self,
+        truths: Mapping[str, Truth],
+        baseline: Decision,
+        coverage_met: bool,
+        pack: KnowledgePack,
+        coverage_ids: frozenset[str],
     ) -> None:
         self.truths = truths
         self.baseline = baseline
         self.coverage_met = coverage_met
         self.pack = pack
-        self.coverage_ids = frozenset(rule.id for rule in pack.coverage)
+        self.coverage_ids = coverage_ids
         steps = [step.id for step in pack.steps]
         self.deciding_step = steps.index(baseline.step) if baseline.step in steps else len(steps)
 
@@ -329,16 +353,21 @@ class _Trial:
         baseline, truths, coverage_ids = self.baseline, self.truths, self.coverage_ids
         as_is = (baseline.decision, baseline.strength, baseline.score, self.coverage_met)
         every, direct = open_rules
+        redefines = entry.redefines
         tried: list[tuple[Any, _Region | str, _Result]] = []
+        differs: set[str] = set()
         for value, where, facts, derived_same in variants:
             # When the derived facts stay the same, only the rules reading the input itself can change.
             changed: dict[str, Truth] = {}
             # Rules come in pack order, definitions first: a rule using a definition reads its new truth.
-            facts.rule_truths = trial_truths = dict(truths)
+            trial_truths = dict(truths) if redefines else truths
+            facts.rule_truths = trial_truths
             for rule in direct if derived_same else every:
                 truth = rule.condition.evaluate(facts, None)
                 if truth is not truths[rule.id]:
-                    changed[rule.id] = trial_truths[rule.id] = truth
+                    changed[rule.id] = truth
+                    if redefines:
+                        trial_truths[rule.id] = truth
             if not changed:
                 tried.append((value, where, as_is))
                 continue
@@ -348,14 +377,17 @@ class _Trial:
                 if changed.keys().isdisjoint(coverage_ids)
                 else all(changed.get(rule_id, truths[rule_id]) is True for rule_id in coverage_ids)
             )
-            tried.append((value, where, (decision.decision, decision.strength, decision.score, met)))
-        changes = tuple(
-            change
-            for change, position in (("decision", 0), ("score", 2), ("coverage", 3))
-            if any(result[position] != as_is[position] for _, _, result in tried)
-        )
-        if not changes:
+            result = (decision.decision, decision.strength, decision.score, met)
+            tried.append((value, where, result))
+            if result != as_is:
+                differs.update(
+                    change
+                    for change, position in (("decision", 0), ("score", 2), ("coverage", 3))
+                    if result[position] != as_is[position]
+                )
+        if not differs:
             return None
+        changes = tuple(change for change in ("decision", "score", "coverage") if change in differs)
         merged: list[tuple[Any, _Region | str, _Result]] = []
         for value, where, result in tried:
             if merged:
