@@ -66,7 +66,7 @@ class _Input:
     derives: bool
     """The input feeds a derived fact (acuity or height loss): a new value means building them again."""
     redefines: bool
-    """A definition reads the input: a trial must keep the definitions' new truths for the rules using them."""
+    """A definition reads the input: a trial keeps the definitions' new truths for the rules using them."""
 
 
 @dataclass(frozen=True)
