@@ -353,20 +353,19 @@ class _Trial:
         baseline, truths, coverage_ids = self.baseline, self.truths, self.coverage_ids
         as_is = (baseline.decision, baseline.strength, baseline.score, self.coverage_met)
         every, direct = open_rules
-        redefines = entry.redefines
         tried: list[tuple[Any, _Region | str, _Result]] = []
         differs: set[str] = set()
         for value, where, facts, derived_same in variants:
             # When the derived facts stay the same, only the rules reading the input itself can change.
             changed: dict[str, Truth] = {}
             # Rules come in pack order, definitions first: a rule using a definition reads its new truth.
-            trial_truths = dict(truths) if redefines else truths
-            facts.rule_truths = trial_truths
+            trial_truths = dict(truths) if entry.redefines else None
+            facts.rule_truths = truths if trial_truths is None else trial_truths
             for rule in direct if derived_same else every:
                 truth = rule.condition.evaluate(facts, None)
                 if truth is not truths[rule.id]:
                     changed[rule.id] = truth
-                    if redefines:
+                    if trial_truths is not None:
                         trial_truths[rule.id] = truth
             if not changed:
                 tried.append((value, where, as_is))
