@@ -11,6 +11,7 @@ import difflib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final
 
 __all__ = [
@@ -341,6 +342,17 @@ class Record(Shape):
     build: Callable[..., Any] = dict
     description: str = ""
 
+    @cached_property
+    def _members(
+        self,
+    ) -> tuple[tuple[str, bool, Any, Callable[[object, str, list[Problem]], Any], _AcceptedAsIs | None], ...]:
+        """Each member's name, whether it is required, its default, its check and, for a yes/no or a
+        choice, the values that pass as they are (so the common case needs no call and no path)."""
+        return tuple(
+            (name, spec.required, spec.default, spec.shape.check, _accepted_as_is(spec.shape))
+            for name, spec in self.fields.items()
+        )
+
     def check(self, value: object, path: str, problems: list[Problem]) -> Any:
         if not isinstance(value, dict):
             problems.append((path, f"{describe(value)} is not an object"))
@@ -351,17 +363,24 @@ class Record(Shape):
                 ok = False
                 problems.append((join_path(path, str(key)), _unknown_member(str(key), self.fields)))
         members: dict[str, Any] = {}
-        for name, spec in self.fields.items():
+        for name, required, default, check, as_is in self._members:
             member = value.get(name)
-            member_path = join_path(path, name)
             if member is None:
-                if spec.required:
-                    problems.append((member_path, "is required"))
+                if required:
+                    problems.append((join_path(path, name), "is required"))
                     ok = False
                 else:
-                    members[name] = spec.default
+                    members[name] = default
                 continue
-            result = spec.shape.check(member, member_path, problems)
+            if as_is is not None and member.__class__ in as_is[0]:
+                if as_is[1] is None:
+                    if as_is[2] <= member <= as_is[3]:
+                        members[name] = float(member) if as_is[4] else member
+                        continue
+                elif member in as_is[1]:
+                    members[name] = member
+                    continue
+            result = check(member, join_path(path, name), problems)
             if result is INVALID:
                 ok = False
             else:
@@ -389,6 +408,32 @@ class Record(Shape):
         if required:
             schema["required"] = required
         return self._with_description(schema)
+
+
+_AcceptedAsIs = tuple[frozenset[type], frozenset[Any] | None, float, float, bool]
+
+
+def _accepted_as_is(shape: Shape) -> _AcceptedAsIs | None:
+    """What a member accepts without its full check: the types, and the values or the inclusive range
+    (and whether to make it a float), for yes/no, choices and numbers; None for other shapes.
+
+    Anything else still goes through the full check, which names the problem; this only spares the
+    common, valid case a call.
+    """
+    everything = -math.inf, math.inf, False
+    if isinstance(shape, Boolean):
+        return frozenset({bool}), frozenset({True, False}), *everything
+    if isinstance(shape, Choice) and all(isinstance(value, str) for value in shape.values):
+        return frozenset({str}), frozenset(shape.values), *everything
+    if isinstance(shape, Integer):
+        low = -math.inf if shape.minimum is None else shape.minimum
+        high = math.inf if shape.maximum is None else shape.maximum
+        return frozenset({int}), None, low, high, False
+    if isinstance(shape, Number) and not shape.exclusive_minimum:
+        if shape.minimum is None or shape.maximum is None:
+            return None  # an infinity would pass an open range: leave it to the full check
+        return frozenset({int, float}), None, shape.minimum, shape.maximum, True
+    return None
 
 
 def _unknown_member(key: str, known: Sequence[str] | Mapping[str, Any]) -> str:

@@ -7,7 +7,6 @@ aftercare, the evidence caveat and what would change the decision.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Final
 
 from vertaid.domain.ao_spine import of_class, of_score, of_score_reading
@@ -195,9 +194,12 @@ def _coverage(facts: CaseFacts, truths: dict[str, Truth], pack: KnowledgePack) -
 
 
 def _conflicts(fired: set[str], decision: Decision, pack: KnowledgePack) -> list[dict[str, Any]]:
-    touched = set(fired) | {"any"}
+    conflicts_by_trigger = _conflicts_by_trigger(pack)
+    touched: set[int] = set(conflicts_by_trigger.get("any", ()))
     if decision.decision in AUGMENTATION:
-        touched.add("augmentation")
+        touched.update(conflicts_by_trigger.get("augmentation", ()))
+    for rule_id in fired:
+        touched.update(conflicts_by_trigger.get(rule_id, ()))
     return [
         {
             "id": conflict.id,
@@ -206,57 +208,69 @@ def _conflicts(fired: set[str], decision: Decision, pack: KnowledgePack) -> list
             "positions": conflict.positions,
             "resolution": conflict.resolution,
         }
-        for conflict in pack.conflicts
-        if touched.intersection(conflict.touched_when_fired)
+        for conflict in (pack.conflicts[position] for position in sorted(touched))
     ]
 
 
+_CONFLICTS_BY_TRIGGER: dict[str, dict[str, tuple[int, ...]]] = {}
+
+
+def _conflicts_by_trigger(pack: KnowledgePack) -> dict[str, tuple[int, ...]]:
+    """For each rule id (or ``any``, ``augmentation``), the positions of the conflicts it brings in."""
+    index = _CONFLICTS_BY_TRIGGER.get(pack.digest)
+    if index is None:
+        positions: dict[str, list[int]] = {}
+        for position, conflict in enumerate(pack.conflicts):
+            for trigger in conflict.touched_when_fired:
+                positions.setdefault(trigger, []).append(position)
+        index = {trigger: tuple(found) for trigger, found in positions.items()}
+        _CONFLICTS_BY_TRIGGER[pack.digest] = index
+    return index
+
+
 _OPTIONS: Final = ("kyphoplasty", "vertebroplasty", "conservative_care")
-_OutcomeTemplate = tuple[str, dict[str, Any], Mapping[str, float] | None, tuple[str, ...], dict[str, Any]]
-_OUTCOME_TEMPLATES: dict[str, dict[str, tuple[_OutcomeTemplate, ...]]] = {}
+_OUTCOME_TEMPLATES: dict[str, dict[str, tuple[tuple[str, dict[str, Any]], ...]]] = {}
 
 
-def _outcome_templates(pack: KnowledgePack) -> dict[str, tuple[_OutcomeTemplate, ...]]:
-    """The fixed parts of each option's figures, built once per pack: the section is the same for all."""
+def _outcome_templates(pack: KnowledgePack) -> dict[str, tuple[tuple[str, dict[str, Any]], ...]]:
+    """Each option's figures, built once per pack: the section is the same for every case."""
     templates = _OUTCOME_TEMPLATES.get(pack.digest)
     if templates is None:
-        templates = {
-            option: tuple(
-                (
-                    outcome.id,
-                    {
-                        "label": outcome.label,
-                        "plain_label": outcome.plain_label,
-                        "time_frame": outcome.time_frame,
-                        "unit": outcome.unit,
-                        "denominator": outcome.denominator,
-                    },
-                    outcome.per_option.get(option),
-                    outcome.sources,
-                    {"note": outcome.note} if outcome.note else {},
-                )
-                for outcome in pack.outcomes
-            )
-            for option in _OPTIONS
-        }
+        templates = {}
+        for option in _OPTIONS:
+            entries = []
+            for outcome in pack.outcomes:
+                figure = outcome.per_option.get(option)
+                entry: dict[str, Any] = {
+                    "label": outcome.label,
+                    "plain_label": outcome.plain_label,
+                    "time_frame": outcome.time_frame,
+                    "unit": outcome.unit,
+                    "denominator": outcome.denominator,
+                    "figure": None if figure is None else dict(figure),
+                    "sources": list(outcome.sources),
+                }
+                if outcome.note:
+                    entry["note"] = outcome.note
+                entries.append((outcome.id, entry))
+            templates[option] = tuple(entries)
         _OUTCOME_TEMPLATES[pack.digest] = templates
     return templates
 
 
 def _outcomes(pack: KnowledgePack) -> dict[str, dict[str, Any]]:
     """Each option's figures, as fresh objects: a caller may change its copy of an assessment."""
-    return {
-        option: {
-            outcome_id: {
-                **fixed,
-                "figure": None if figure is None else dict(figure),
-                "sources": list(sources),
-                **note,
-            }
-            for outcome_id, fixed, figure, sources, note in templates
-        }
-        for option, templates in _outcome_templates(pack).items()
-    }
+    section: dict[str, dict[str, Any]] = {}
+    for option, entries in _outcome_templates(pack).items():
+        figures: dict[str, Any] = {}
+        for outcome_id, template in entries:
+            entry = template.copy()
+            if template["figure"] is not None:
+                entry["figure"] = template["figure"].copy()
+            entry["sources"] = template["sources"].copy()
+            figures[outcome_id] = entry
+        section[option] = figures
+    return section
 
 
 def _missing(entry: WhatIf, pack: KnowledgePack) -> dict[str, Any]:

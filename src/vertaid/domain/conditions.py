@@ -28,11 +28,11 @@ Forms (one key per mapping, except a fact test, which is ``fact`` plus one opera
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import operator
+import itertools
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Final, Literal, Protocol
 
 __all__ = [
@@ -78,6 +78,8 @@ class FactSpec:
     maximum: float | None = None
     integer: bool = False
     getter: Callable[[Any], Any] = field(default=lambda _: None, compare=False, repr=False)
+    attribute: str = ""
+    """The attribute path that ``getter`` reads (``pain.nrs``), for compiled conditions."""
 
 
 class _CaseView(Protocol):
@@ -106,30 +108,46 @@ class Condition:
     which settled results it must still re-evaluate.
     """
 
-    evaluate: _Evaluate
+    expression: str
+    """The condition as one Python expression over ``case`` and ``fracture``, made by the compiler."""
+    namespace: Mapping[str, Any]
+    """The constants the expression names: thresholds, allowed values, referenced definitions."""
     facts_read: frozenset[str]
     thresholds: Mapping[str, frozenset[Threshold]]
-    quantified: _Evaluate | None = None
+    quantified_expression: str | None = None
     quantifier_scope: str | None = None
     nonmonotone_facts: frozenset[str] = frozenset()
+
+    @cached_property
+    def evaluate(self) -> _Evaluate:
+        """The condition as a function of (case view, fracture view or None).
+
+        One expression compiled into one function evaluates a whole rule in a single call, several
+        times faster than a tree of small functions; it is made from the pack's validated structure
+        only (fact attributes from the case model, every value a named constant), never from its text.
+        """
+        return _function(self.expression, self.namespace)
+
+    @cached_property
+    def quantified(self) -> _Evaluate | None:
+        """The condition's first quantified part, about one fracture, for :meth:`matching_levels`."""
+        if self.quantified_expression is None:
+            return None
+        return _function(self.quantified_expression, self.namespace)
 
     def __call__(self, case: Any, fracture: Any = None) -> Truth:
         return self.evaluate(case, fracture)
 
     def matching_levels(self, case: _CaseView) -> list[str]:
         """Return the levels for which the first quantified part of the condition holds."""
-        if self.quantified is None or self.quantifier_scope is None:
+        quantified = self.quantified
+        if quantified is None or self.quantifier_scope is None:
             return []
         fractures = case.targets if self.quantifier_scope == "targets" else case.fractures
-        return [f.level for f in fractures if self.quantified(case, f) is True]
+        return [f.level for f in fractures if quantified(case, f) is True]
 
 
-_COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "lt": operator.lt,
-    "le": operator.le,
-    "gt": operator.gt,
-    "ge": operator.ge,
-}
+_COMPARISONS: Final = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _POINT_SIDE: Final[dict[str, Literal["above", "below"]]] = {
     "lt": "above",
     "ge": "above",
@@ -137,18 +155,12 @@ _POINT_SIDE: Final[dict[str, Literal["above", "below"]]] = {
     "gt": "below",
 }
 """Which side of a comparison the threshold itself falls on: ``nrs ge 5`` puts 5 with the values above."""
-_REVERSED: Final[dict[str, Callable[[Any, Any], bool]]] = {
-    "lt": operator.gt,
-    "le": operator.ge,
-    "gt": operator.lt,
-    "ge": operator.le,
-}
 _OPERATORS: Final = (*_COMPARISONS, "eq", "ne", "in", "not_in", "is", "known", "contains", "equals")
 _QUANTIFIERS: Final = {
-    "any_fracture": ("fractures", any),
-    "all_fractures": ("fractures", all),
-    "any_target": ("targets", any),
-    "all_targets": ("targets", all),
+    "any_fracture": ("fractures", "_kleene_any"),
+    "all_fractures": ("fractures", "_kleene_all"),
+    "any_target": ("targets", "_kleene_any"),
+    "all_targets": ("targets", "_kleene_all"),
 }
 
 
@@ -194,6 +206,35 @@ class _Compiler:
         self.parameters = parameters
         self.problems = problems
         self.rules = rules
+        self.namespace: dict[str, Any] = dict(_RUNTIME)
+
+    def fresh(self, prefix: str) -> str:
+        """A name no other condition uses: for a temporary or a constant (namespaces may be merged)."""
+        return f"{prefix}{next(_NAMES)}"
+
+    def constant(self, value: Any) -> str:
+        name = self.fresh("_k")
+        self.namespace[name] = value
+        return name
+
+    def made(
+        self,
+        expression: str,
+        facts_read: frozenset[str],
+        thresholds: Mapping[str, frozenset[Threshold]],
+        quantified_expression: str | None = None,
+        quantifier_scope: str | None = None,
+        nonmonotone_facts: frozenset[str] = frozenset(),
+    ) -> Condition:
+        return Condition(
+            expression,
+            self.namespace,
+            facts_read,
+            thresholds,
+            quantified_expression,
+            quantifier_scope,
+            nonmonotone_facts,
+        )
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append((path, message))
@@ -228,7 +269,21 @@ class _Compiler:
             if scope != CASE:
                 self.fail(f"{path}.rule", "a rule is a case condition")
                 return None
-            return _reference(str(value), referenced)
+            # The truth the case view already holds for the definition, else its condition evaluated.
+            self.namespace.update(referenced.namespace)  # for its quantified part, used for levels
+            held = self.fresh("_t")
+            expression = (
+                f"({held} if ({held} := case.rule_truths.get({self.constant(value)}, _MISSING)) "
+                f"is not _MISSING else {self.constant(referenced)}.evaluate(case, None))"
+            )
+            return self.made(
+                expression,
+                referenced.facts_read,
+                referenced.thresholds,
+                referenced.quantified_expression,
+                referenced.quantifier_scope,
+                referenced.nonmonotone_facts,
+            )
         self.fail(path, f"unknown condition {key!r}")
         return None
 
@@ -242,30 +297,40 @@ class _Compiler:
         if any(part is None for part in parts):
             return None
         compiled = [part for part in parts if part is not None]
-        evaluators = tuple(part.evaluate for part in compiled)
-        evaluate = _all_of(evaluators) if key == "all" else _any_of(evaluators)
-        first_quantified = next((p for p in compiled if p.quantified is not None), None)
-        return Condition(
-            evaluate,
+        first_quantified = next((p for p in compiled if p.quantified_expression is not None), None)
+        return self.made(
+            self.kleene(key, [part.expression for part in compiled]),
             _union_facts(compiled),
             _union_thresholds(compiled),
-            first_quantified.quantified if first_quantified else None,
+            first_quantified.quantified_expression if first_quantified else None,
             first_quantified.quantifier_scope if first_quantified else None,
             _union_nonmonotone(compiled),
         )
+
+    def kleene(self, key: str, expressions: list[str]) -> str:
+        """Three-valued ``all`` or ``any`` of expressions, evaluated left to right until one decides.
+
+        ``all``: the first false is the answer; else unknown if any was unknown; else true. ``any`` is the
+        same with true and false swapped.
+        """
+        held = [self.fresh("_p") for _ in expressions]
+        deciding, otherwise = ("is False", "False") if key == "all" else ("is True", "True")
+        settled = "True" if key == "all" else "False"
+        tail = f"(None if {' or '.join(f'{name} is None' for name in held)} else {settled})"
+        for name, expression in reversed(list(zip(held, expressions, strict=True))):
+            tail = f"({otherwise} if ({name} := {expression}) {deciding} else {tail})"
+        return tail
 
     def negation(self, value: object, path: str, scope: Scope) -> Condition | None:
         inner = self.compile(value, path, scope)
         if inner is None:
             return None
-        inner_evaluate = inner.evaluate
-
-        def evaluate(case: Any, fracture: Any) -> Truth:
-            result = inner_evaluate(case, fracture)
-            return None if result is None else not result
-
-        return Condition(
-            evaluate, inner.facts_read, inner.thresholds, nonmonotone_facts=inner.nonmonotone_facts
+        held = self.fresh("_p")
+        return self.made(
+            f"(None if ({held} := {inner.expression}) is None else not {held})",
+            inner.facts_read,
+            inner.thresholds,
+            nonmonotone_facts=inner.nonmonotone_facts,
         )
 
     def quantifier(self, key: str, value: object, path: str, scope: Scope) -> Condition | None:
@@ -275,37 +340,23 @@ class _Compiler:
         inner = self.compile(value, path, FRACTURE)
         if inner is None:
             return None
-        collection, kind = _QUANTIFIERS[key]
-        inner_evaluate = inner.evaluate
-        getter = operator.attrgetter(collection)
-
-        if kind is any:
-
-            def evaluate(case: Any, fracture: Any) -> Truth:
-                unknown = False
-                for member in getter(case):
-                    result = inner_evaluate(case, member)
-                    if result:
-                        return True
-                    if result is None:
-                        unknown = True
-                return None if unknown else False
-
-        else:
-
-            def evaluate(case: Any, fracture: Any) -> Truth:
-                unknown = False
-                for member in getter(case):
-                    result = inner_evaluate(case, member)
-                    if result is False:
-                        return False
-                    if result is None:
-                        unknown = True
-                return None if unknown else True
-
+        collection, combine = _QUANTIFIERS[key]
         facts_read = inner.facts_read | {"targets"} if collection == "targets" else inner.facts_read
-        return Condition(
-            evaluate, facts_read, inner.thresholds, inner_evaluate, collection, inner.nonmonotone_facts
+        members = self.fresh("_m")
+        # Most cases have one fracture: then the quantifier is the inner condition itself, without
+        # the generator a longer list needs.
+        expression = (
+            f"({inner.expression} if len({members} := case.{collection}) == 1 "
+            f"and (fracture := {members}[0]) is not None "
+            f"else {combine}({inner.expression} for fracture in {members}))"
+        )
+        return self.made(
+            expression,
+            facts_read,
+            inner.thresholds,
+            inner.expression,
+            collection,
+            inner.nonmonotone_facts,
         )
 
     def count_targets(self, value: object, path: str, scope: Scope) -> Condition | None:
@@ -316,18 +367,16 @@ class _Compiler:
             self.fail(path, "must be one comparison, e.g. {ge: {param: NAME}}")
             return None
         ((op_name, operand),) = value.items()
-        compare = _COMPARISONS.get(op_name)
+        symbol = _COMPARISONS.get(op_name)
         threshold = self.number_param(operand, f"{path}.{op_name}")
-        if compare is None:
+        if symbol is None:
             self.fail(path, f"unknown comparison {op_name!r}")
             return None
         if threshold is None:
             return None
-
-        def evaluate(case: Any, fracture: Any) -> Truth:
-            return compare(len(case.targets), threshold)
-
-        return Condition(evaluate, frozenset({"targets"}), {})
+        return self.made(
+            f"(len(case.targets) {symbol} {self.constant(threshold)})", frozenset({"targets"}), {}
+        )
 
     def count_true(self, node: dict[str, Any], path: str, scope: Scope) -> Condition | None:
         members = node.get("count_true")
@@ -339,35 +388,21 @@ class _Compiler:
             self.fail(f"{path}.count_true", "must be a non-empty list of conditions")
             return None
         op_name = comparisons[0]
-        compare = _COMPARISONS[op_name]
         threshold = self.number_param(node[op_name], f"{path}.{op_name}")
         parts = [self.compile(m, f"{path}.count_true[{i}]", scope) for i, m in enumerate(members)]
         if threshold is None or any(part is None for part in parts):
             return None
         compiled = [part for part in parts if part is not None]
-        evaluators = tuple(part.evaluate for part in compiled)
-
         # Criteria count only when they are known to hold: the policy needs them documented.
-        if op_name in ("ge", "gt"):
-            # Once enough criteria hold, more cannot undo it: stop counting.
-            def evaluate(case: Any, fracture: Any) -> Truth:
-                held = 0
-                for member in evaluators:
-                    if member(case, fracture) is True:
-                        held += 1
-                        if compare(held, threshold):
-                            return True
-                return compare(held, threshold)
-
-        else:
-
-            def evaluate(case: Any, fracture: Any) -> Truth:
-                held = sum(1 for member in evaluators if member(case, fracture) is True)
-                return compare(held, threshold)
-
+        held = " + ".join(f"({part.expression} is True)" for part in compiled)
         facts_read = _union_facts(compiled)
         # A count of criteria known to hold can grow as facts become known: not monotone.
-        return Condition(evaluate, facts_read, _union_thresholds(compiled), nonmonotone_facts=facts_read)
+        return self.made(
+            f"(({held}) {_COMPARISONS[op_name]} {self.constant(threshold)})",
+            facts_read,
+            _union_thresholds(compiled),
+            nonmonotone_facts=facts_read,
+        )
 
     # -- fact tests --------------------------------------------------------------------------
 
@@ -393,16 +428,29 @@ class _Compiler:
         test = self.test(spec, op_name, node[op_name], f"{path}.{op_name}")
         if test is None:
             return None
+        reading = self.reading(spec, scope)
         thresholds: dict[str, frozenset[Threshold]] = {}
         if op_name in _COMPARISONS:
             point = float(self.parameter_value(node[op_name]))
             thresholds[name] = frozenset({(point, _POINT_SIDE[op_name])})
 
-        evaluate = _leaf_evaluator(spec, op_name, node[op_name], test, unknown_as)
         nonmonotone = frozenset({name}) if unknown_as is not None or op_name == "known" else frozenset()
-        return Condition(evaluate, frozenset({name}), thresholds, nonmonotone_facts=nonmonotone)
+        if op_name == "known":
+            expression = f"({reading} is {'not ' if node[op_name] else ''}None)"
+        else:
+            value = self.fresh("_v")
+            expression = f"({unknown_as!r} if ({value} := {reading}) is None else {test(value)})"
+        return self.made(expression, frozenset({name}), thresholds, nonmonotone_facts=nonmonotone)
 
-    def test(self, spec: FactSpec, op_name: str, operand: object, path: str) -> Callable[[Any], bool] | None:
+    def reading(self, spec: FactSpec, scope: Scope) -> str:
+        """The expression that reads a fact from the case view or the fracture view."""
+        view = "fracture" if scope == FRACTURE else "case"
+        if _ATTRIBUTE_PATH.fullmatch(spec.attribute):
+            return f"{view}.{spec.attribute}"
+        return f"{self.constant(spec.getter)}({view})"
+
+    def test(self, spec: FactSpec, op_name: str, operand: object, path: str) -> Callable[[str], str] | None:
+        """Check an operator and its operand; return how to test a known value (named by a variable)."""
         if op_name in _COMPARISONS:
             if spec.kind != "number":
                 self.fail(path, f"{op_name} compares numbers; {spec.name!r} is not a number")
@@ -410,8 +458,8 @@ class _Compiler:
             threshold = self.number_param(operand, path)
             if threshold is None:
                 return None
-            # ``value < threshold`` is ``threshold > value``: a partial of a C operator is the cheapest test.
-            return functools.partial(_REVERSED[op_name], threshold)
+            limit = self.constant(threshold)
+            return lambda value: f"{value} {_COMPARISONS[op_name]} {limit}"
         if op_name in ("is", "known"):
             if not isinstance(operand, bool):
                 self.fail(path, "must be true or false")
@@ -419,18 +467,19 @@ class _Compiler:
             if op_name == "is" and spec.kind != "bool":
                 self.fail(path, f"'is' tests a yes/no fact; {spec.name!r} is not one")
                 return None
-            return functools.partial(operator.is_, operand)
+            return lambda value: f"{value} is {operand!r}"
         if op_name in ("eq", "ne"):
             expected = self.choice_value(spec, operand, path)
             if expected is _MISSING:
                 return None
-            return functools.partial(operator.eq if op_name == "eq" else operator.ne, expected)
+            wanted = self.constant(expected)
+            return lambda value: f"{value} {'==' if op_name == 'eq' else '!='} {wanted}"
         if op_name in ("in", "not_in"):
             options = self.choice_values(spec, operand, path)
             if options is None:
                 return None
-            allowed: frozenset[Any] = options
-            return allowed.__contains__ if op_name == "in" else (lambda value: value not in allowed)
+            allowed = self.constant(options)
+            return lambda value: f"{value} {'in' if op_name == 'in' else 'not in'} {allowed}"
         if spec.kind != "list":
             self.fail(path, f"{op_name} tests a list fact; {spec.name!r} is not a list")
             return None
@@ -438,11 +487,13 @@ class _Compiler:
             item = self.choice_value(spec, operand, path)
             if item is _MISSING:
                 return None
-            return lambda value: item in value
+            member = self.constant(item)
+            return lambda value: f"{member} in {value}"
         options = self.choice_values(spec, operand, path)
         if options is None:
             return None
-        return lambda value: frozenset(value) == options
+        exactly = self.constant(options)
+        return lambda value: f"frozenset({value}) == {exactly}"
 
     # -- operands ----------------------------------------------------------------------------
 
@@ -489,92 +540,46 @@ class _Compiler:
 _MISSING: Final = object()
 
 
-def _leaf_evaluator(
-    spec: FactSpec, op_name: str, operand: Any, test: Callable[[Any], bool], unknown_as: Truth
-) -> _Evaluate:
-    """Build a fact test; the scope and the common operators are fixed here, once, for speed."""
-    getter = spec.getter
-    on_fracture = spec.scope == FRACTURE
-    if op_name == "known":
-
-        def known(case: Any, fracture: Any) -> Truth:
-            return (getter(fracture if on_fracture else case) is not None) is operand
-
-        return known
-    if op_name == "is":
-        if on_fracture:
-
-            def is_on_fracture(case: Any, fracture: Any) -> Truth:
-                value = getter(fracture)
-                return unknown_as if value is None else value is operand
-
-            return is_on_fracture
-
-        def is_on_case(case: Any, fracture: Any) -> Truth:
-            value = getter(case)
-            return unknown_as if value is None else value is operand
-
-        return is_on_case
-    if on_fracture:
-
-        def on_fracture_test(case: Any, fracture: Any) -> Truth:
-            value = getter(fracture)
-            return unknown_as if value is None else test(value)
-
-        return on_fracture_test
-
-    def on_case_test(case: Any, fracture: Any) -> Truth:
-        value = getter(case)
-        return unknown_as if value is None else test(value)
-
-    return on_case_test
+def _kleene_any(results: Iterable[Truth]) -> Truth:
+    """True if any result is true; else unknown if any is unknown; else false."""
+    unknown = False
+    for result in results:
+        if result:
+            return True
+        if result is None:
+            unknown = True
+    return None if unknown else False
 
 
-def _reference(rule_id: str, referenced: Condition) -> Condition:
-    """``{rule: ID}``: the truth the case view already holds for the rule, else its condition evaluated.
-
-    A case view may carry ``rule_truths``, the rules evaluated so far; reading them saves evaluating a
-    definition again for every rule that uses it.
-    """
-    condition = referenced.evaluate
-
-    def evaluate(case: Any, fracture: Any) -> Truth:
-        truths = getattr(case, "rule_truths", None)
-        if truths is not None:
-            truth = truths.get(rule_id, _MISSING)
-            if truth is not _MISSING:
-                return truth  # type: ignore[no-any-return]
-        return condition(case, fracture)
-
-    return dataclasses.replace(referenced, evaluate=evaluate)
+def _kleene_all(results: Iterable[Truth]) -> Truth:
+    """False if any result is false; else unknown if any is unknown; else true."""
+    unknown = False
+    for result in results:
+        if result is False:
+            return False
+        if result is None:
+            unknown = True
+    return None if unknown else True
 
 
-def _all_of(evaluators: tuple[_Evaluate, ...]) -> _Evaluate:
-    def evaluate(case: Any, fracture: Any) -> Truth:
-        unknown = False
-        for member in evaluators:
-            result = member(case, fracture)
-            if result is False:
-                return False
-            if result is None:
-                unknown = True
-        return None if unknown else True
+_RUNTIME: Final[Mapping[str, Any]] = {
+    "__builtins__": {"len": len, "frozenset": frozenset},
+    "_kleene_any": _kleene_any,
+    "_kleene_all": _kleene_all,
+    "_MISSING": _MISSING,
+}
+"""What every compiled condition may use besides its own constants."""
 
-    return evaluate
+_NAMES: Final = itertools.count(1)
+_ATTRIBUTE_PATH: Final = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
 
 
-def _any_of(evaluators: tuple[_Evaluate, ...]) -> _Evaluate:
-    def evaluate(case: Any, fracture: Any) -> Truth:
-        unknown = False
-        for member in evaluators:
-            result = member(case, fracture)
-            if result:
-                return True
-            if result is None:
-                unknown = True
-        return None if unknown else False
-
-    return evaluate
+def _function(expression: str, namespace: Mapping[str, Any]) -> _Evaluate:
+    function: _Evaluate = eval(  # noqa: S307 - built from the pack's checked structure, see Condition
+        compile(f"lambda case, fracture: {expression}", "<knowledge pack condition>", "eval"),
+        dict(namespace),
+    )
+    return function
 
 
 def _union_facts(parts: Iterable[Condition]) -> frozenset[str]:

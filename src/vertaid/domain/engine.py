@@ -74,11 +74,17 @@ def build_facts(case: Case, pack: KnowledgePack) -> CaseFacts:
 
 def decision_rules(pack: KnowledgePack) -> tuple[Rule, ...]:
     """Return every rule whose truth can bear on the decision, in evaluation order."""
-    rules = list(pack.definitions)
-    for step in pack.steps:
-        rules.extend(step.rules)
-    rules.extend(pack.choice.factors)
-    return tuple(rules)
+    rules = _DECISION_RULES.get(pack.digest)
+    if rules is None:
+        ordered = list(pack.definitions)
+        for step in pack.steps:
+            ordered.extend(step.rules)
+        ordered.extend(pack.choice.factors)
+        rules = _DECISION_RULES[pack.digest] = tuple(ordered)
+    return rules
+
+
+_DECISION_RULES: dict[str, tuple[Rule, ...]] = {}
 
 
 def evaluate_rules(facts: CaseFacts, rules: tuple[Rule, ...], truths: dict[str, Truth]) -> dict[str, Truth]:

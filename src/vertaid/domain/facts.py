@@ -59,6 +59,9 @@ class FractureFacts:
         self.is_target = acuity == "unhealed"
 
 
+_is_target = operator.attrgetter("is_target")
+
+
 class CaseFacts:
     """The case as the policy sees it, with its fractures and its target fractures."""
 
@@ -82,7 +85,7 @@ class CaseFacts:
         self.conservative_care = case.conservative_care
         self.preferences = case.preferences
         self.fractures = fractures
-        self.targets = tuple(f for f in fractures if f.is_target)
+        self.targets = tuple(filter(_is_target, fractures))
 
     def replaced(
         self,
@@ -99,7 +102,7 @@ class CaseFacts:
         copy.conservative_care = self.conservative_care
         copy.preferences = self.preferences
         copy.fractures = self.fractures if fractures is None else fractures
-        copy.targets = self.targets if fractures is None else tuple(f for f in fractures if f.is_target)
+        copy.targets = self.targets if fractures is None else tuple(filter(_is_target, fractures))
         if section is not None:
             setattr(copy, section, part)
         return copy
@@ -127,15 +130,14 @@ class Overlay:
 def _spec(name: str, scope: Scope, shape: Shape, attribute: str) -> FactSpec:
     getter = operator.attrgetter(attribute)
     if isinstance(shape, Boolean):
-        return FactSpec(name, scope, "bool", getter=getter)
-    if isinstance(shape, Integer):
-        return FactSpec(name, scope, "number", (), shape.minimum, shape.maximum, True, getter)
-    if isinstance(shape, Number):
-        return FactSpec(name, scope, "number", (), shape.minimum, shape.maximum, False, getter)
+        return FactSpec(name, scope, "bool", getter=getter, attribute=attribute)
+    if isinstance(shape, Integer | Number):
+        integer = isinstance(shape, Integer)
+        return FactSpec(name, scope, "number", (), shape.minimum, shape.maximum, integer, getter, attribute)
     if isinstance(shape, Choice):
-        return FactSpec(name, scope, "choice", shape.values, getter=getter)
+        return FactSpec(name, scope, "choice", shape.values, getter=getter, attribute=attribute)
     if isinstance(shape, ListOf) and isinstance(shape.item, Choice):
-        return FactSpec(name, scope, "list", shape.item.values, getter=getter)
+        return FactSpec(name, scope, "list", shape.item.values, getter=getter, attribute=attribute)
     raise TypeError(f"fact {name!r} has a shape conditions cannot test")  # pragma: no cover
 
 
@@ -157,10 +159,8 @@ def _build_facts() -> dict[str, FactSpec]:
         facts[member] = _spec(member, FRACTURE, spec.shape, f"fracture.{member}")
     height = FRACTURE_SHAPE.fields["height_loss_percent"].shape
     facts["height_loss_percent"] = _spec("height_loss_percent", FRACTURE, height, "height_loss_percent")
-    facts["acuity"] = FactSpec(
-        "acuity", FRACTURE, "choice", ACUITY_VALUES, getter=operator.attrgetter("acuity")
-    )
-    facts["is_target"] = FactSpec("is_target", FRACTURE, "bool", getter=operator.attrgetter("is_target"))
+    facts["acuity"] = _spec("acuity", FRACTURE, Choice(ACUITY_VALUES), "acuity")
+    facts["is_target"] = _spec("is_target", FRACTURE, Boolean(), "is_target")
     return facts
 
 

@@ -241,68 +241,88 @@ def what_would_change(
     coverage_met: bool,
     pack: KnowledgePack,
 ) -> list[WhatIf]:
-    """Return every unknown input of the case that would change the decision, score or coverage."""
+    """Return every unknown input of the case that would change the decision, score or coverage.
+
+    Each value is tried by setting it on ``facts`` itself, which is put back as it was before returning:
+    cheaper than a copy of the case per value.
+    """
     index = _index(pack)
     trial = _Trial(truths, baseline, coverage_met, pack, index.coverage_ids)
     results: list[WhatIf] = []
-    for entry in index.case_inputs:
-        if entry.spec.getter(facts) is not None:
-            continue
-        open_rules = trial.open_rules(entry)
-        if not open_rules[0]:
-            continue
-        section, member = entry.name.split(".", 1)
-        current = getattr(facts, section)
-        variants = (
-            (value, where, facts.replaced(section, Overlay(current, member, value)), False)
-            for value, where in entry.candidates
-        )
-        found = trial.run(entry, entry.name, open_rules, variants)
-        if found is not None:
-            results.append(found)
-    for fracture in facts.fractures:
-        for entry in index.fracture_inputs:
-            current = (
-                fracture.height_loss_percent
-                if entry.name == "height_loss_percent"
-                else getattr(fracture.fracture, entry.name)
-            )
-            if current is not None:
+    try:
+        for entry in index.case_inputs:
+            if entry.spec.getter(facts) is not None:
                 continue
             open_rules = trial.open_rules(entry)
-            if not open_rules[0]:
-                continue
-            variants = (
-                (value, where, *_with_fracture_member(facts, fracture.index, entry, value, pack))
-                for value, where in entry.candidates
-            )
-            found = trial.run(entry, f"fractures[{fracture.index}].{entry.name}", open_rules, variants)
-            if found is not None:
-                results.append(found)
+            if open_rules[0]:
+                found = trial.run(entry, entry.name, open_rules, _CaseInputSetter(facts, entry), facts)
+                if found is not None:
+                    results.append(found)
+        for fracture in facts.fractures:
+            for entry in index.fracture_inputs:
+                if entry.spec.getter(fracture) is not None:
+                    continue
+                open_rules = trial.open_rules(entry)
+                if open_rules[0]:
+                    setter = _FractureInputSetter(facts, fracture, entry, pack)
+                    path = f"fractures[{fracture.index}].{entry.name}"
+                    found = trial.run(entry, path, open_rules, setter, facts)
+                    if found is not None:
+                        results.append(found)
+    finally:
+        facts.rule_truths = truths
     return results
 
 
-def _with_fracture_member(
-    facts: CaseFacts, position: int, entry: _Input, value: Any, pack: KnowledgePack
-) -> tuple[CaseFacts, bool]:
-    """Return the case with one fracture's input set, and whether only that input's readers can change."""
-    views = list(facts.fractures)
-    before = views[position]
-    changed: Any = Overlay(before.fracture, entry.name, value)
-    if entry.derives:
-        after = build_fracture_facts(
-            position, changed, pack, None if entry.classifies_acuity else before.acuity
+class _CaseInputSetter:
+    """Sets one unknown case input (``pain.rdq``) to a value to try, and puts it back."""
+
+    def __init__(self, facts: CaseFacts, entry: _Input) -> None:
+        self.facts = facts
+        self.section, self.member = entry.name.split(".", 1)
+        self.original = getattr(facts, self.section)
+
+    def set(self, value: Any) -> bool:
+        """Set the value; return whether the derived facts stayed the same (always, for case inputs)."""
+        setattr(self.facts, self.section, Overlay(self.original, self.member, value))
+        return False
+
+    def restore(self) -> None:
+        setattr(self.facts, self.section, self.original)
+
+
+class _FractureInputSetter:
+    """Sets one unknown input of one fracture to a value to try, with what it derives, and puts it back."""
+
+    def __init__(self, facts: CaseFacts, view: FractureFacts, entry: _Input, pack: KnowledgePack) -> None:
+        self.facts, self.view, self.entry, self.pack = facts, view, entry, pack
+        self.original = (view.fracture, view.acuity, view.height_loss_percent, view.is_target, facts.targets)
+
+    def set(self, value: Any) -> bool:
+        """Set the value; return whether the derived facts (acuity, height loss) stayed the same."""
+        view, entry = self.view, self.entry
+        fracture, acuity, height, is_target, targets = self.original
+        changed: Any = Overlay(fracture, entry.name, value)
+        view.fracture = changed
+        if not entry.derives:
+            return True
+        rebuilt = build_fracture_facts(
+            view.index, changed, self.pack, None if entry.classifies_acuity else acuity
         )
-        derived_same = (
-            after.acuity == before.acuity and after.height_loss_percent == before.height_loss_percent
+        view.acuity, view.height_loss_percent = rebuilt.acuity, rebuilt.height_loss_percent
+        view.is_target = rebuilt.is_target
+        self.facts.targets = (
+            targets
+            if rebuilt.is_target == is_target
+            else tuple(f for f in self.facts.fractures if f.is_target)
         )
-    else:
-        after, derived_same = (
-            FractureFacts(position, changed, before.acuity, before.height_loss_percent),
-            True,
+        return rebuilt.acuity == acuity and rebuilt.height_loss_percent == height
+
+    def restore(self) -> None:
+        view = self.view
+        view.fracture, view.acuity, view.height_loss_percent, view.is_target, self.facts.targets = (
+            self.original
         )
-    views[position] = after
-    return facts.replaced(fractures=tuple(views)), derived_same
 
 
 _OpenRules = tuple[tuple[Rule, ...], tuple[Rule, ...]]
@@ -347,15 +367,36 @@ class _Trial:
             tuple(rule for rule in direct if truths[rule.id] is None or rule.id not in settled),
         )
 
-    def run(self, entry: _Input, path: str, open_rules: _OpenRules, variants: Any) -> WhatIf | None:
+    def run(
+        self,
+        entry: _Input,
+        path: str,
+        open_rules: _OpenRules,
+        setter: _CaseInputSetter | _FractureInputSetter,
+        facts: CaseFacts,
+    ) -> WhatIf | None:
         """Try each value; return the input's outcomes when any differs from the case as it stands."""
+        try:
+            return self._run(entry, path, open_rules, setter, facts)
+        finally:
+            setter.restore()
+
+    def _run(
+        self,
+        entry: _Input,
+        path: str,
+        open_rules: _OpenRules,
+        setter: _CaseInputSetter | _FractureInputSetter,
+        facts: CaseFacts,
+    ) -> WhatIf | None:
         fixed = self.decision_fixed(entry)
         baseline, truths, coverage_ids = self.baseline, self.truths, self.coverage_ids
         as_is = (baseline.decision, baseline.strength, baseline.score, self.coverage_met)
         every, direct = open_rules
         tried: list[tuple[Any, _Region | str, _Result]] = []
         differs: set[str] = set()
-        for value, where, facts, derived_same in variants:
+        for value, where in entry.candidates:
+            derived_same = setter.set(value)
             # When the derived facts stay the same, only the rules reading the input itself can change.
             changed: dict[str, Truth] = {}
             # Rules come in pack order, definitions first: a rule using a definition reads its new truth.

@@ -502,7 +502,7 @@ class _Builder:
             )
         except ConditionError as error:
             self.problems.extend(error.problems)
-            return Condition(lambda case, fracture: None, frozenset(), {})
+            return Condition("None", {}, frozenset(), {})
 
     def param(self, reference: Mapping[str, str], path: str, check: Callable[[Any], bool], kind: str) -> Any:
         name = reference["param"]
