@@ -364,7 +364,7 @@ class Record(Shape):
                 problems.append((join_path(path, str(key)), _unknown_member(str(key), self.fields)))
         members: dict[str, Any] = {}
         for name, required, default, check, as_is in self._members:
-            member = value.get(name)
+            member: Any = value.get(name)
             if member is None:
                 if required:
                     problems.append((join_path(path, name), "is required"))

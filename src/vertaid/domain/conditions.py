@@ -575,7 +575,7 @@ _ATTRIBUTE_PATH: Final = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
 
 
 def _function(expression: str, namespace: Mapping[str, Any]) -> _Evaluate:
-    function: _Evaluate = eval(  # noqa: S307 - built from the pack's checked structure, see Condition
+    function: _Evaluate = eval(  # built from the pack's checked structure only, see Condition
         compile(f"lambda case, fracture: {expression}", "<knowledge pack condition>", "eval"),
         dict(namespace),
     )
