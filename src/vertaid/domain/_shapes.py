@@ -372,7 +372,7 @@ class Record(Shape):
                 else:
                     members[name] = default
                 continue
-            if as_is is not None and member.__class__ in as_is[0]:
+            if as_is is not None and type(member) in as_is[0]:
                 if as_is[1] is None:
                     if as_is[2] <= member <= as_is[3]:
                         members[name] = float(member) if as_is[4] else member
