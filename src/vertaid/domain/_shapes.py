@@ -241,6 +241,10 @@ class ListOf(Shape):
     distinct: bool = False
     description: str = ""
 
+    @cached_property
+    def _items_as_is(self) -> _AcceptedAsIs | None:
+        return _accepted_as_is(self.item)
+
     def check(self, value: object, path: str, problems: list[Problem]) -> Any:
         if not isinstance(value, list):
             problems.append((path, f"{describe(value)} is not a list"))
@@ -252,6 +256,14 @@ class ListOf(Shape):
         if self.max_items is not None and len(value) > self.max_items:
             problems.append((path, f"has {len(value)} items: at most {self.max_items} are allowed"))
             return INVALID
+        as_is = self._items_as_is
+        if as_is is not None and as_is[1] is not None:
+            # A list of plain choices (modalities, priorities): the full check only when one is not.
+            types, values = as_is[0], as_is[1]
+            if all(type(member) in types and member in values for member in value) and (
+                not self.distinct or len(set(value)) == len(value)
+            ):
+                return list(value)
         checked = []
         ok = True
         seen: dict[Any, int] = {}

@@ -13,6 +13,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from vertaid.domain.conditions import FactSpec, Threshold, Truth
@@ -74,6 +75,8 @@ class _Index:
     case_inputs: tuple[_Input, ...]
     fracture_inputs: tuple[_Input, ...]
     coverage_ids: frozenset[str]
+    decisive_ids: frozenset[str]
+    """The step rules and the choice factors: the rules whose truth the decision reads."""
 
 
 _INDEXES: dict[str, _Index] = {}
@@ -133,7 +136,7 @@ def _build_index(pack: KnowledgePack) -> _Index:
             any(rule.id in definition_ids for rule in readers[name]),
         )
         (fracture_inputs if fracture_input(name) else case_inputs).append(entry)
-    return _Index(tuple(case_inputs), tuple(fracture_inputs), frozenset(coverage_ids))
+    return _Index(tuple(case_inputs), tuple(fracture_inputs), frozenset(coverage_ids), frozenset(step_of))
 
 
 def _monotone(rule: Rule, name: str, inputs_of: Callable[[str], tuple[str, ...]]) -> bool:
@@ -143,7 +146,7 @@ def _monotone(rule: Rule, name: str, inputs_of: Callable[[str], tuple[str, ...]]
     return name in condition.facts_read and name not in condition.nonmonotone_facts and not through_derived
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _Region:
     """A stretch of a numeric input's range; ``low``/``high`` are the whole range, for labels."""
 
@@ -157,7 +160,9 @@ class _Region:
     def joined(self, other: _Region) -> _Region:
         return dataclasses.replace(self, hi=other.hi, hi_inclusive=other.hi_inclusive)
 
+    @cached_property
     def label(self) -> str:
+        """How the region reads in an outcome (``≤ 30``, ``> 25 and ≤ 30``); made once per region."""
         if self.lo == self.hi:
             return f"= {_fmt(self.lo)}"
         from_start = self.lo == self.low and self.lo_inclusive
@@ -247,7 +252,7 @@ def what_would_change(
     cheaper than a copy of the case per value.
     """
     index = _index(pack)
-    trial = _Trial(truths, baseline, coverage_met, pack, index.coverage_ids)
+    trial = _Trial(truths, baseline, coverage_met, pack, index)
     results: list[WhatIf] = []
     try:
         for entry in index.case_inputs:
@@ -337,13 +342,15 @@ class _Trial:
         baseline: Decision,
         coverage_met: bool,
         pack: KnowledgePack,
-        coverage_ids: frozenset[str],
+        index: _Index,
     ) -> None:
         self.truths = truths
         self.baseline = baseline
         self.coverage_met = coverage_met
         self.pack = pack
-        self.coverage_ids = coverage_ids
+        self.coverage_ids = index.coverage_ids
+        self.decisive_ids = index.decisive_ids
+        self.opened: dict[str, _OpenRules] = {}
         steps = [step.id for step in pack.steps]
         self.deciding_step = steps.index(baseline.step) if baseline.step in steps else len(steps)
 
@@ -357,6 +364,12 @@ class _Trial:
         Rules past the deciding step cannot change the decision, so only coverage is left to ask about;
         a settled (true or false) result of a rule that reads the input monotonely cannot change at all.
         """
+        opened = self.opened.get(entry.name)
+        if opened is None:
+            opened = self.opened[entry.name] = self._open_rules(entry)
+        return opened
+
+    def _open_rules(self, entry: _Input) -> _OpenRules:
         if self.decision_fixed(entry):
             rules, direct = entry.coverage_rules, entry.direct_coverage_rules
         else:
@@ -411,7 +424,9 @@ class _Trial:
             if not changed:
                 tried.append((value, where, as_is))
                 continue
-            decision = baseline if fixed else redecide(truths, changed, baseline, self.pack)
+            # Only a step rule or a factor can change the decision; definitions act through them.
+            decisive = not fixed and not changed.keys().isdisjoint(self.decisive_ids)
+            decision = redecide(truths, changed, baseline, self.pack) if decisive else baseline
             met = (
                 self.coverage_met
                 if changed.keys().isdisjoint(coverage_ids)
@@ -438,7 +453,7 @@ class _Trial:
                     continue
             merged.append((value, where, result))
         outcomes = tuple(
-            Outcome(where.label() if isinstance(where, _Region) else where, value, *result)
+            Outcome(where.label if isinstance(where, _Region) else where, value, *result)
             for value, where, result in merged
         )
         return WhatIf(path, entry.name, changes, outcomes)
