@@ -12,7 +12,15 @@ from typing import Any, Final
 from vertaid.domain.ao_spine import of_class, of_score, of_score_reading
 from vertaid.domain.case import Case
 from vertaid.domain.conditions import Truth
-from vertaid.domain.engine import AUGMENTATION, Decision, build_facts, decide, decision_rules, evaluate_rules
+from vertaid.domain.engine import (
+    AUGMENTATION,
+    Decision,
+    build_facts,
+    decide,
+    decision_rules,
+    evaluate_rules,
+    report_rules,
+)
 from vertaid.domain.facts import CaseFacts
 from vertaid.domain.morphometry import deformity_type, genant_grade, height_loss_from_morphometry
 from vertaid.domain.pack import KnowledgePack, Rule, Wording
@@ -34,8 +42,7 @@ def assess_case(case: Case, pack: KnowledgePack) -> dict[str, Any]:
     coverage_met = all(truths[rule.id] is True for rule in pack.coverage)
     fired = {rule_id for rule_id, truth in truths.items() if truth is True}
     findings = _findings(facts, truths, decision, pack)
-    report_rules = pack.reports + pack.cautions
-    report_truths = evaluate_rules(facts, report_rules, {})
+    report_truths = evaluate_rules(facts, report_rules(pack), {})
     findings.extend(_finding(rule, facts) for rule in pack.reports if report_truths[rule.id] is True)
     fired.update(rule_id for rule_id, truth in report_truths.items() if truth is True)
     fractures, case_of_score = _fractures(facts, pack, findings)

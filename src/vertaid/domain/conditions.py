@@ -44,6 +44,7 @@ __all__ = [
     "Scope",
     "Threshold",
     "Truth",
+    "batch_evaluator",
     "compile_condition",
 ]
 
@@ -572,6 +573,23 @@ _RUNTIME: Final[Mapping[str, Any]] = {
 
 _NAMES: Final = itertools.count(1)
 _ATTRIBUTE_PATH: Final = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+
+
+def batch_evaluator(named: Sequence[tuple[str, Condition]]) -> Callable[[Any, dict[str, Truth]], None]:
+    """Return one function that evaluates many case conditions in order into a dict of truths.
+
+    One call instead of one per condition; ``{rule: ID}`` references read the truths as they fill in.
+    """
+    namespace: dict[str, Any] = {}
+    lines = ["def evaluate_all(case, truths):", "    fracture = None"]
+    for position, (rule_id, condition) in enumerate(named):
+        namespace.update(condition.namespace)
+        namespace[f"_id{position}"] = rule_id
+        lines.append(f"    truths[_id{position}] = {condition.expression}")
+    code = compile("\n".join(lines), "<knowledge pack conditions>", "exec")
+    exec(code, namespace)  # built from the pack's checked structure only, see Condition
+    evaluate_all: Callable[[Any, dict[str, Truth]], None] = namespace["evaluate_all"]
+    return evaluate_all
 
 
 def _function(expression: str, namespace: Mapping[str, Any]) -> _Evaluate:

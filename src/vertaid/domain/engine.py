@@ -11,11 +11,12 @@ cheaply what another value of an unknown fact would do (:mod:`vertaid.domain.wha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from vertaid.domain.case import Case, Fracture
-from vertaid.domain.conditions import Truth
+from vertaid.domain.conditions import Truth, batch_evaluator
 from vertaid.domain.facts import CaseFacts, FractureFacts
 from vertaid.domain.morphometry import height_loss_from_morphometry
 from vertaid.domain.pack import KnowledgePack, Rule
@@ -30,6 +31,7 @@ __all__ = [
     "evaluate_rules",
     "factor_score",
     "redecide",
+    "report_rules",
 ]
 
 AUGMENTATION = frozenset({"kyphoplasty", "vertebroplasty", "either"})
@@ -89,9 +91,26 @@ _DECISION_RULES: dict[str, tuple[Rule, ...]] = {}
 
 def evaluate_rules(facts: CaseFacts, rules: tuple[Rule, ...], truths: dict[str, Truth]) -> dict[str, Truth]:
     """Evaluate rules into ``truths`` (rule id to True, False or None) and return it."""
-    for rule in rules:
-        truths[rule.id] = rule.condition.evaluate(facts, None)
+    batch = _BATCHES.get(id(rules))
+    if batch is None or batch[0] is not rules:
+        batch = _BATCHES[id(rules)] = (rules, batch_evaluator([(rule.id, rule.condition) for rule in rules]))
+    batch[1](facts, truths)
     return truths
+
+
+_BATCHES: dict[int, tuple[tuple[Rule, ...], Callable[[Any, dict[str, Truth]], None]]] = {}
+"""One compiled evaluator per tuple of rules (the tuple is kept, so its id stays its own)."""
+
+
+def report_rules(pack: KnowledgePack) -> tuple[Rule, ...]:
+    """Return the rules that report without deciding: the report rules, then the cautions."""
+    rules = _REPORT_RULES.get(pack.digest)
+    if rules is None:
+        rules = _REPORT_RULES[pack.digest] = pack.reports + pack.cautions
+    return rules
+
+
+_REPORT_RULES: dict[str, tuple[Rule, ...]] = {}
 
 
 def decide(truths: Mapping[str, Truth], pack: KnowledgePack) -> Decision:
