@@ -330,7 +330,9 @@ class _FractureInputSetter:
         )
 
 
-_OpenRules = tuple[tuple[Rule, ...], tuple[Rule, ...]]
+_Evaluators = tuple[tuple[str, Callable[[Any, Any], Truth]], ...]
+_OpenRules = tuple[_Evaluators, _Evaluators]
+"""The open rules, all and direct ones, each as its id and its compiled condition."""
 
 
 class _Trial:
@@ -376,8 +378,16 @@ class _Trial:
             rules, direct = entry.rules, entry.direct_rules
         truths, settled = self.truths, entry.monotone_rules
         return (
-            tuple(rule for rule in rules if truths[rule.id] is None or rule.id not in settled),
-            tuple(rule for rule in direct if truths[rule.id] is None or rule.id not in settled),
+            tuple(
+                (rule.id, rule.condition.evaluate)
+                for rule in rules
+                if truths[rule.id] is None or rule.id not in settled
+            ),
+            tuple(
+                (rule.id, rule.condition.evaluate)
+                for rule in direct
+                if truths[rule.id] is None or rule.id not in settled
+            ),
         )
 
     def run(
@@ -415,12 +425,12 @@ class _Trial:
             # Rules come in pack order, definitions first: a rule using a definition reads its new truth.
             trial_truths = dict(truths) if entry.redefines else None
             facts.rule_truths = truths if trial_truths is None else trial_truths
-            for rule in direct if derived_same else every:
-                truth = rule.condition.evaluate(facts, None)
-                if truth is not truths[rule.id]:
-                    changed[rule.id] = truth
+            for rule_id, evaluate in direct if derived_same else every:
+                truth = evaluate(facts, None)
+                if truth is not truths[rule_id]:
+                    changed[rule_id] = truth
                     if trial_truths is not None:
-                        trial_truths[rule.id] = truth
+                        trial_truths[rule_id] = truth
             if not changed:
                 tried.append((value, where, as_is))
                 continue
@@ -435,11 +445,12 @@ class _Trial:
             result = (decision.decision, decision.strength, decision.score, met)
             tried.append((value, where, result))
             if result != as_is:
-                differs.update(
-                    change
-                    for change, position in (("decision", 0), ("score", 2), ("coverage", 3))
-                    if result[position] != as_is[position]
-                )
+                if result[0] != as_is[0]:
+                    differs.add("decision")
+                if result[2] != as_is[2]:
+                    differs.add("score")
+                if met != as_is[3]:
+                    differs.add("coverage")
         if not differs:
             return None
         changes = tuple(change for change in ("decision", "score", "coverage") if change in differs)
