@@ -79,10 +79,7 @@ class FigureRowView:
 
 
 def _signed(trail: Trail, value: float | None, origin: str) -> str:
-    if value is None:
-        return "—"
-    shown = trail.number(abs(value), origin)
-    return f"+{shown}" if value > 0 else f"−{shown}" if value < 0 else shown
+    return "—" if value is None else trail.signed(value, origin)
 
 
 def _shown(trail: Trail, value: Any, origin: str) -> str:

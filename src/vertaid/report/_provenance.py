@@ -10,9 +10,9 @@ A report never writes a number of its own. Each piece of text that holds a digit
   the pack (``assessment:score``, ``assessment:fractures[0].genant_grade``).
 
 ``how`` says how the shown text relates to the value there: ``text`` (the shown text is part of the
-text there), ``number`` (the shown text is that number, formatted), ``complement of N`` (N minus that
-number: the people of a picture who are not affected), or ``key`` (the shown text is the last key of
-the path, such as a source id).
+text there), ``number`` (the shown text is that number, formatted), ``magnitude`` (that number without
+its sign, which is shown as + or −), ``complement of N`` (N minus that number: the people of a picture
+who are not affected), or ``key`` (the shown text is the last key of the path, such as a source id).
 """
 
 from __future__ import annotations
@@ -106,6 +106,12 @@ class Trail:
         shown = format_number(value)
         self.entries.append(Traced(shown, origin, "number"))
         return shown
+
+    def signed(self, value: float, origin: str) -> str:
+        """Show the number at ``origin`` with its sign: ``+2``, ``−2``, ``0`` (a score, a weight)."""
+        shown = format_number(abs(value))
+        self.entries.append(Traced(shown, origin, "magnitude"))
+        return f"+{shown}" if value > 0 else f"−{shown}" if value < 0 else shown
 
     def complement(self, value: float, denominator: int, origin: str) -> str:
         """Show ``denominator`` minus the number at ``origin``: the people a figure does not count."""
