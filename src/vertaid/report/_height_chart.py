@@ -27,13 +27,18 @@ _HEIGHT: Final = 290
 _LEFT: Final = 96
 _TOP: Final = 34
 _BOTTOM: Final = 228
-_STAGES: Final = (150, 320, 490)
+_STAGES: Final = (140, 300, 470)
 """x of "before", "right after" and "after the loads"."""
 _FULL_SCALE: Final = 100
 """The y axis runs from none (0) to all (100 percent) of the lost height."""
 
 _KYPHOPLASTY_COLOUR: Final = "#1f4e79"
 _VERTEBROPLASTY_COLOUR: Final = "#b35c00"
+_LABEL_STYLES: Final = {
+    "": 'font-size="12" fill="#333"',
+    "title": 'font-size="12" font-weight="bold" fill="#333"',
+    "unchecked": 'font-size="11" font-style="italic" fill="#7d4e00"',
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +53,10 @@ def _y(percent: float) -> float:
     return _BOTTOM - (_BOTTOM - _TOP) * percent / _FULL_SCALE
 
 
-def _text(x: float, y: float, words: str, *, anchor: str = "middle", css: str = "") -> str:
-    return (
-        f'<text x="{x:g}" y="{y:g}" text-anchor="{anchor}"'
-        + (f' class="{css}"' if css else "")
-        + f">{escape(words)}</text>"
-    )
+def _text(x: float, y: float, words: str, *, anchor: str = "middle", style: str = "") -> str:
+    """A label; its look is given as SVG attributes, which every renderer (the PDF one too) reads."""
+    look = _LABEL_STYLES[style]
+    return f'<text x="{x:g}" y="{y:g}" text-anchor="{anchor}" {look}>{escape(words)}</text>'
 
 
 def _figure(pack: KnowledgePack, outcome_id: str, option: str) -> Mapping[str, float]:
@@ -95,7 +98,7 @@ def height_chart(trail: Trail, pack: KnowledgePack, names: Mapping[str, str]) ->
         f'<path d="M{_LEFT} {_TOP}H{right}" stroke="#bbb" stroke-dasharray="2 3"/>',
         _text(_LEFT - 8, _TOP + 4, "all", anchor="end"),
         _text(_LEFT - 8, _BOTTOM + 4, "none", anchor="end"),
-        _text(_LEFT, _TOP - 16, "Share of the lost height brought back", anchor="start", css="axis-title"),
+        _text(_LEFT, _TOP - 16, "Share of the lost height brought back", anchor="start", style="title"),
         _text(before, _BOTTOM + 22, "Before"),
         _text(after, _BOTTOM + 22, "Right after"),
         _text(loaded, _BOTTOM + 22, f"After {loads} loads"),
@@ -103,11 +106,16 @@ def height_chart(trail: Trail, pack: KnowledgePack, names: Mapping[str, str]) ->
         f'stroke="{_KYPHOPLASTY_COLOUR}"/>',
         f'<polygon points="{under_load}" fill="{_KYPHOPLASTY_COLOUR}" fill-opacity="0.12" '
         f'stroke="{_KYPHOPLASTY_COLOUR}" stroke-dasharray="5 4"/>',
-        _text(after, _y(high) - 10, f"{names['kyphoplasty']}: {kyphoplasty_words}", css="kyphoplasty"),
-        _text(loaded, _y(high * kept) - 10, "not checked", css="unchecked"),
+        _text(after, _y(high) - 10, f"{names['kyphoplasty']}: {kyphoplasty_words}"),
+        _text(loaded, _y(low * kept) + 16, "not checked", anchor="end", style="unchecked"),
         f'<polyline points="{before},{_y(0):g} {after},{_y(vertebroplasty_high):g}" fill="none" '
         f'stroke="{_VERTEBROPLASTY_COLOUR}" stroke-width="3"/>',
-        _text(after, _y(vertebroplasty_high) - 10, f"{names['vertebroplasty']}: {vertebroplasty_words}"),
+        _text(
+            after + 10,
+            _y(vertebroplasty_high) + 2,
+            f"{names['vertebroplasty']}: {vertebroplasty_words}",
+            anchor="start",
+        ),
         "</svg>",
     ]
     return HeightChartView(Markup("".join(parts)), line(trail, pack, chart.caption))

@@ -12,7 +12,7 @@ so they form one block rather than a scatter. A range is drawn as a range: the l
 shade, the rest of the range in a lighter one, the people outside it in grey.
 
 Each icon is one ``<path>`` with two attributes, and icons of one shade share a ``<g fill>``: the PDF
-renderer parses every attribute, and a report holds thousands of icons.
+renderer parses every attribute of every element, and a report holds thousands of icons.
 """
 
 from __future__ import annotations
@@ -32,12 +32,10 @@ _CELL: Final = 10
 _COLUMNS: Final[Mapping[int, int]] = {100: 10, 1000: 40}
 """Icons per row for each denominator: 10 by 10, and 40 by 25."""
 
-_PERSON: Final = ((3.4, 0.6), "h3.2v3.2h-3.2zm-1.6,4h6.4l0.6,0.6v4.2h-7.6v-4.2z")
-"""A person (head and shoulders) in straight lines: where it starts in its cell, then how it goes on.
-Few path commands: the PDF renderer parses every one of thousands."""
-
-_DOT: Final = ((1.5, 1.5), "h7v7h-7z")
-"""A small square, for arrays of 1,000 where a person would be too small to see."""
+_SQUARE: Final = ((1.5, 1.5), "h7v7h-7z")
+"""Each icon: a square within its cell (where it starts, then how it goes on). Squares rather than
+figures of people: the PDF renderer parses every path command of thousands of icons, and a square
+has four."""
 
 _SHADES: Final = (("affected", "#1f4e79"), ("range", "#7fa7cf"), ("unaffected", "#d5dbe1"))
 
@@ -69,7 +67,7 @@ def icon_array(counts: IconCounts, *, outcome: str, option: str, time_frame: str
     """The SVG of one icon array; ``label_id`` is the id of the caption that describes it."""
     columns = _COLUMNS[counts.denominator]
     rows = math.ceil(counts.denominator / columns)
-    (start_x, start_y), glyph = _PERSON if counts.denominator <= min(_COLUMNS) else _DOT
+    (start_x, start_y), glyph = _SQUARE
     low = counts.numerator if counts.low is None else counts.low
     high = counts.numerator if counts.high is None else counts.high
     spans = {
