@@ -41,6 +41,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/assess_throughput.py
 	$(BIN)/python bench/cold_start.py
+	$(BIN)/python bench/report_speed.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build dist
