@@ -128,8 +128,8 @@ def _values_used(
     facts = sorted(rule.condition.facts_read, key=lambda name: (fracture_input(name), name))
     positions = {fracture["level"]: index for index, fracture in enumerate(case["fractures"])}
     values = []
+    levels = level_texts(trail, case, assessment["target_levels"])
     if "targets" in facts:
-        levels = level_texts(trail, case, assessment["target_levels"])
         values.append(ValueUsed("target levels", ", ".join(levels) or "none"))
     for name in facts:
         if name in _DERIVED or name not in FACTS:
@@ -137,9 +137,7 @@ def _values_used(
         if not fracture_input(name):
             values.append(ValueUsed(name, _shown(trail, case_value(case, name), case_origin(name))))
             continue
-        for level, level_shown in zip(
-            assessment["target_levels"], level_texts(trail, case, assessment["target_levels"]), strict=True
-        ):
+        for level, level_shown in zip(assessment["target_levels"], levels, strict=True):
             index = positions[level]
             if name == "height_loss_percent":
                 path = f"fractures[{index}].height_loss_percent"

@@ -14,16 +14,16 @@ from typing import Any, Final
 
 from markupsafe import Markup
 
+from vertaid.domain.engine import AUGMENTATION
 from vertaid.domain.pack import KnowledgePack, Outcome, OutcomePicture
 from vertaid.report._height_chart import height_chart
 from vertaid.report._icon_array import icon_array, icon_counts
 from vertaid.report._provenance import Trail, assessment_origin, member, pack_origin
 from vertaid.report._sources import bibliography, case_text, level_texts
-from vertaid.report._words import Line, line, outcome_origin, plain
+from vertaid.report._words import Line, figure_words, line, outcome_origin, plain
 
 __all__ = ["patient_view"]
 
-AUGMENTATION: Final = ("kyphoplasty", "vertebroplasty", "either")
 _FRACTURE_FIELD: Final = re.compile(r"^fractures\[\d+\]\.")
 
 
@@ -56,7 +56,6 @@ class PictureView:
     caption_id: str
     caption: str
     caption_rest: str
-    is_range: bool
     no_figure: Line | None
 
 
@@ -85,7 +84,6 @@ class ReasonView:
 class ForYouView:
     """What the guide suggests for this patient, and why."""
 
-    decision: str
     headline: str
     text: Line
     strength: str | None
@@ -121,16 +119,6 @@ def _grid(trail: Trail, pack: KnowledgePack) -> list[GridRowView]:
     ]
 
 
-def _count_words(trail: Trail, figure: Mapping[str, float], origin: str) -> str:
-    """The people a figure counts (``85 to 90``)."""
-    if "low" in figure:
-        return (
-            f"{trail.number(figure['low'], member(origin, 'low'))} to "
-            f"{trail.number(figure['high'], member(origin, 'high'))}"
-        )
-    return trail.number(figure["value"], member(origin, "value"))
-
-
 def _rest_words(trail: Trail, figure: Mapping[str, float], denominator: int, origin: str) -> str:
     if "low" in figure:
         return (
@@ -147,10 +135,9 @@ def _picture(
     figure = entry.per_option.get(option)
     if figure is None or entry.denominator is None:
         no_figure = None if words.no_figure is None else line(trail, pack, words.no_figure, option)
-        return PictureView(name, None, caption_id, "", "", False, no_figure)
+        return PictureView(name, None, caption_id, "", "", no_figure)
     origin = member(member(outcome_origin(pack, entry.id), "per_option"), option)
     denominator = trail.number(entry.denominator, member(outcome_origin(pack, entry.id), "denominator"))
-    count = _count_words(trail, figure, origin)
     rest = _rest_words(trail, figure, entry.denominator, origin)
     counts = icon_counts(figure, entry.denominator)
     svg = icon_array(
@@ -160,9 +147,8 @@ def _picture(
         option=name,
         svg=svg,
         caption_id=caption_id,
-        caption=f"{count} out of {denominator} people {words.event}.",
+        caption=f"{figure_words(trail, pack, entry.id, option)} {words.event}.",
         caption_rest=f"{rest} out of {denominator} {words.non_event}.",
-        is_range="low" in figure,
         no_figure=None,
     )
 
@@ -226,7 +212,6 @@ def _for_you(
             missing.setdefault(trail.text(words.text, pack_origin(words.origin)), None)
     again = assessment.get("reevaluate")
     return ForYouView(
-        decision=decision,
         headline=trail.text(advice.headline.text, pack_origin(advice.headline.origin)),
         text=plain(trail, advice.text.text, pack_origin(advice.text.origin), advice.sources),
         strength=None

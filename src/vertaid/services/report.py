@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from vertaid.domain.assessment import assess_case
 from vertaid.domain.case import parse_case
@@ -37,7 +37,7 @@ def render_report(
     """
     pack = pack if pack is not None else default_pack()
     assessment = assess_case(parse_case(case), pack)
-    document: Mapping[str, Any] = case  # type: ignore[assignment]  # parse_case accepted it: a JSON object
+    document = cast(Mapping[str, Any], case)  # parse_case accepted it, so it is a JSON object
     return render_html(assessment, document, pack, Audience(audience))
 
 
