@@ -289,7 +289,7 @@ def test_a_report_is_one_self_contained_file(audience: str) -> None:
     assert "<style>" in html
 
 
-def test_the_patient_report_pictures_every_outcome_the_issue_names() -> None:
+def test_the_patient_report_pictures_the_main_benefits_and_harms() -> None:
     """Pain relief, any leak, harmful leak per 1,000, new fracture within a year, daily life: pictured."""
     outcomes = {
         array.attributes["data-outcome"]
