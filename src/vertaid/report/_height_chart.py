@@ -25,6 +25,7 @@ __all__ = ["HeightChartView", "height_chart"]
 _WIDTH: Final = 560
 _HEIGHT: Final = 290
 _LEFT: Final = 96
+_RIGHT: Final = 526
 _TOP: Final = 34
 _BOTTOM: Final = 228
 _STAGES: Final = (140, 300, 470)
@@ -90,12 +91,11 @@ def height_chart(trail: Trail, pack: KnowledgePack, names: Mapping[str, str]) ->
     under_load = (
         f"{after},{_y(high):g} {loaded},{_y(high * kept):g} {loaded},{_y(low * kept):g} {after},{_y(low):g}"
     )
-    right = _WIDTH - _TOP
     parts = [
         f'<svg class="chart height-chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" '
         'aria-labelledby="height-chart-caption">',
-        f'<path d="M{_LEFT} {_TOP}V{_BOTTOM}H{right}" fill="none" stroke="#555"/>',
-        f'<path d="M{_LEFT} {_TOP}H{right}" stroke="#bbb" stroke-dasharray="2 3"/>',
+        f'<path d="M{_LEFT} {_TOP}V{_BOTTOM}H{_RIGHT}" fill="none" stroke="#555"/>',
+        f'<path d="M{_LEFT} {_TOP}H{_RIGHT}" stroke="#bbb" stroke-dasharray="2 3"/>',
         _text(_LEFT - 8, _TOP + 4, "all", anchor="end"),
         _text(_LEFT - 8, _BOTTOM + 4, "none", anchor="end"),
         _text(_LEFT, _TOP - 16, "Share of the lost height brought back", anchor="start", style="title"),
