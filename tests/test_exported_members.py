@@ -19,8 +19,9 @@ import pytest
 
 import vertaid
 import vertaid.knowledge
+import vertaid.report
 
-PACKAGES: Final = ("vertaid", "vertaid.knowledge")
+PACKAGES: Final = ("vertaid", "vertaid.knowledge", "vertaid.report")
 
 
 def defined_public_names(module: ModuleType) -> set[str]:

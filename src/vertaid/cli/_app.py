@@ -81,6 +81,72 @@ def assess(
         render_assessment(assessment, Console(highlight=False))
 
 
+class ReportAudience(StrEnum):
+    """Who ``report`` writes for."""
+
+    patient = "patient"
+    clinician = "clinician"
+
+
+class ReportFormat(StrEnum):
+    """The file ``report`` writes."""
+
+    html = "html"
+    pdf = "pdf"
+
+
+@app.command()
+def report(
+    case_file: Annotated[
+        str, typer.Argument(metavar="CASE.json", help="The case file, or - for standard input.")
+    ],
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", metavar="FILE", help="The file to write, or - for standard output."),
+    ],
+    audience: Annotated[
+        ReportAudience,
+        typer.Option(
+            "--audience", "-a", help="patient: the decision aid; clinician: the clinician's report."
+        ),
+    ] = ReportAudience.patient,
+    output_format: Annotated[
+        ReportFormat,
+        typer.Option("--format", "-f", help="html: one self-contained file; pdf: printed from that HTML."),
+    ] = ReportFormat.html,
+) -> None:
+    """Write the patient decision aid or the clinician's report of a case, as HTML or PDF."""
+    from vertaid.cli._input import UnreadableInput, read_json_document
+    from vertaid.cli._output import UnwritableOutput, check_writable, write_atomically
+    from vertaid.domain.case import InvalidCase
+
+    name = "<stdin>" if case_file == "-" else case_file
+    try:
+        check_writable(output)
+        document = read_json_document(case_file)
+        from vertaid.services.report import report as render
+
+        content = render(document, audience.value, output_format.value)
+        write_atomically(output, content)
+    except UnwritableOutput as error:
+        _fail([f"vertaid: cannot write {output}: {error}"], EXIT_INVALID_INPUT)
+        return
+    except UnreadableInput as error:
+        _fail([f"{name}: {error}"], EXIT_INVALID_INPUT)
+        return
+    except InvalidCase as error:
+        _fail([f"{path}: {message}" for path, message in error.problems], EXIT_INVALID_INPUT)
+        return
+    except Exception as error:  # a bug: one line for the user, the traceback only on request
+        if os.environ.get("VERTAID_DEBUG"):
+            raise
+        _fail(
+            [f"vertaid: internal error ({type(error).__name__}); set VERTAID_DEBUG=1 for details"],
+            EXIT_INTERNAL_ERROR,
+        )
+        return
+
+
 @app.command()
 def knowledge() -> None:
     """Show the knowledge pack in use: its id, version, effective date and sha256 digest."""

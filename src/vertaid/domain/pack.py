@@ -7,28 +7,39 @@ sources, which the bibliography resolves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Final
 
 from vertaid.domain.conditions import Condition
 
 __all__ = [
+    "FIGURE_PLACEHOLDER",
+    "AboutTheAid",
     "AftercareItem",
+    "AidText",
     "AoSpinePolicy",
     "ChoicePolicy",
     "Classification",
     "Conflict",
+    "DecisionAid",
     "DecisionWording",
     "EvidenceCaveat",
+    "GridQuestion",
+    "HeightChart",
     "KnowledgePack",
     "MorphometryPolicy",
+    "OptionDescription",
     "Outcome",
+    "OutcomePicture",
     "Parameter",
+    "Recommendation",
     "Rule",
     "Source",
     "Step",
+    "SureTest",
     "UnverifiedClaim",
     "Wording",
 ]
@@ -233,6 +244,131 @@ class DecisionWording:
     summary: str
 
 
+FIGURE_PLACEHOLDER: Final = re.compile(r"\{figure:(?P<outcome>[a-z0-9_]+)(?::(?P<option>[a-z_]+))?\}")
+"""``{figure:ID}`` or ``{figure:ID:OPTION}`` in decision-aid words: the figure of outcome ID for the
+option being described, or for OPTION. Figures are written once, in ``outcomes.yaml``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AidText:
+    """Words of the patient decision aid, their sources, and where in the pack they are written.
+
+    ``origin`` names the text's place as the loader reports problems (``decision_aid.yaml:
+    options.kyphoplasty.good_points[0].text``), so a report can say where every number it shows came
+    from. ``{figure:ID}`` in the text stands for an outcome figure, filled in by the report.
+    """
+
+    text: str
+    sources: tuple[str, ...]
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class OptionDescription:
+    """One option as the decision aid describes it: each option has the same sections, equally long."""
+
+    id: str
+    name: str
+    summary: AidText
+    what_happens: tuple[AidText, ...]
+    good_points: tuple[AidText, ...]
+    downsides: tuple[AidText, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GridQuestion:
+    """A row of the option grid: a question patients ask and a short answer for every option."""
+
+    id: str
+    question: str
+    answers: Mapping[str, AidText]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomePicture:
+    """How the icon arrays of one outcome are captioned, and what the figures leave uncertain."""
+
+    outcome: str
+    event: str
+    non_event: str
+    no_figure: AidText | None
+    """Said instead of an array for an option with no figure (a plain default when absent)."""
+    uncertainty: AidText
+
+
+@dataclass(frozen=True, slots=True)
+class HeightChart:
+    """The height-over-time chart: restored height from an outcome, then the share of it lost later.
+
+    The later loss is an unverified claim (``claim``), so the chart marks it as not checked.
+    """
+
+    outcome: str
+    gain_lost_percent: float
+    after_loads: int
+    claim: str
+    sources: tuple[str, ...]
+    caption: AidText
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """What the decision aid says about a decision, in plain words."""
+
+    headline: AidText
+    text: AidText
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SureTest:
+    """The SURE test: four yes/no questions (letter, question) and what to do after a "no"."""
+
+    items: tuple[tuple[str, str], ...]
+    advice: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AboutTheAid:
+    """How the decision aid was made and kept up to date, in plain words."""
+
+    made_from: AidText
+    update_policy: AidText
+    not_advice: AidText
+    standard: AidText
+
+
+@dataclass(frozen=True)
+class DecisionAid:
+    """The words of the patient decision aid (``decision_aid.yaml``); the report shows nothing else.
+
+    Options are in the order every part of the report shows them. ``finding_reasons`` has plain words
+    for every finding an assessment can report; ``missing_facts`` for every input of ``facts.yaml``;
+    ``unverified_claims`` for every unverified claim.
+    """
+
+    condition: tuple[AidText, ...]
+    decision: tuple[AidText, ...]
+    options: tuple[OptionDescription, ...]
+    option_grid: tuple[GridQuestion, ...]
+    outcome_pictures: Mapping[str, OutcomePicture]
+    height_chart: HeightChart
+    recommendations: Mapping[str, Recommendation]
+    strengths: Mapping[str, AidText]
+    finding_reasons: Mapping[str, AidText]
+    missing_facts: Mapping[str, AidText]
+    priorities: Mapping[str, AidText]
+    values_exercise: tuple[AidText, ...]
+    questions: tuple[AidText, ...]
+    sure_test: SureTest
+    unverified_claims: Mapping[str, AidText]
+    whats_new: tuple[str, ...]
+    uncertainty: tuple[AidText, ...]
+    about: AboutTheAid
+
+
 @dataclass(frozen=True)
 class KnowledgePack:
     """Everything the engine knows, loaded from one versioned pack."""
@@ -265,6 +401,11 @@ class KnowledgePack:
     acuity_wording: Mapping[str, Wording]
     update_policy: str
     funding: str
+    decision_aid: DecisionAid
+    origins: Mapping[str, str]
+    """Where each entry is written, as the loader names places (``policy.yaml: choice.factors[0]``), by
+    ``kind:id``: ``rule:K-height``, ``outcome:pain_relief_24h``, ``conflict:…``, ``aftercare:…``,
+    ``claim:…``, ``source:…``, ``fact:…``, and ``caveat``, ``pack`` and ``ao_spine`` for the single ones."""
 
     @cached_property
     def step_of_rule(self) -> Mapping[str, int]:

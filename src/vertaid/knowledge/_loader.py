@@ -55,6 +55,7 @@ from vertaid.domain.pack import (
     UnverifiedClaim,
     Wording,
 )
+from vertaid.knowledge._decision_aid import DECISION_AID_FILE, build_decision_aid, decision_aid_shape
 
 __all__ = [
     "DEFAULT_PACK",
@@ -81,6 +82,7 @@ PACK_FILES: Final = (
     "caveats.yaml",
     "facts.yaml",
     "decisions.yaml",
+    DECISION_AID_FILE,
 )
 
 DECISIONS: Final = (
@@ -159,6 +161,8 @@ _SOURCE: Final = Record(
                     "score",
                     "data_standard",
                     "appropriateness_criteria",
+                    "instrument",
+                    "decision_aid_standard",
                 )
             )
         ),
@@ -407,6 +411,7 @@ _SHAPES: Final[Mapping[str, Shape]] = {
     "caveats.yaml": _CAVEATS,
     "facts.yaml": _FACTS_WHY,
     "decisions.yaml": _DECISIONS,
+    DECISION_AID_FILE: decision_aid_shape(OPTIONS, DECISIONS),
 }
 
 
@@ -482,6 +487,7 @@ class _Builder:
         self.values = {name: parameter.value for name, parameter in self.parameters.items()}
         self.named: dict[str, Condition] = {}
         self.rule_ids: set[str] = set()
+        self.origins: dict[str, str] = {"pack": "pack.yaml: $", "caveat": "caveats.yaml: evidence_caveat"}
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -538,6 +544,7 @@ class _Builder:
         if rule_id in self.rule_ids:
             self.fail(f"{path}.id", f"rule id {rule_id!r} is used twice")
         self.rule_ids.add(rule_id)
+        self.origins[f"rule:{rule_id}"] = path
         reevaluate = entry.get("reevaluate_after_weeks")
         if reevaluate is not None and reevaluate not in self.values:
             self.fail(f"{path}.reevaluate_after_weeks", f"unknown parameter {reevaluate!r}")
@@ -594,6 +601,8 @@ class _Builder:
             )
             for status, wording in acuity_doc["wording"].items()
         }
+        for status, wording in acuity_doc["wording"].items():
+            self.origins[f"rule:{wording['id']}"] = f"policy.yaml: acuity.wording.{status}"
         definitions = []
         for i, entry in enumerate(policy["definitions"]):
             rule = self.rule(entry, f"policy.yaml: definitions[{i}]", entry["step"])
@@ -647,6 +656,24 @@ class _Builder:
             for i, entry in enumerate(reports_doc["reports"])
         )
         morphometry, disagreement = self._morphometry()
+        outcomes = self._outcomes()
+        unverified_claims = self._unverified_claims()
+        facts_why = self._facts_why()
+        finding_ids = [
+            *(wording.id for wording in acuity_wording.values()),
+            disagreement.id,
+            *(rule.id for rules in (definitions, factors, cautions, reports) for rule in rules),
+            *(rule.id for step in steps for rule in step.rules),
+        ]
+        decision_aid = build_decision_aid(
+            self.documents[DECISION_AID_FILE],
+            cite=self.cite,
+            fail=self.fail,
+            outcomes=outcomes,
+            finding_ids=finding_ids,
+            fact_names=list(facts_why),
+            claim_ids=[claim.id for claim in unverified_claims],
+        )
         pack = KnowledgePack(
             id=self.info["id"],
             version=self.info["version"],
@@ -666,12 +693,12 @@ class _Builder:
             morphometry=morphometry,
             morphometry_disagreement=disagreement,
             ao_spine=self._ao_spine(),
-            outcomes=self._outcomes(),
+            outcomes=outcomes,
             conflicts=self._conflicts(),
             aftercare=self._aftercare(),
             evidence_caveat=self._caveat(),
-            unverified_claims=self._unverified_claims(),
-            facts_why=self._facts_why(),
+            unverified_claims=unverified_claims,
+            facts_why=facts_why,
             decisions={
                 decision: DecisionWording(wording["label"], wording["summary"])
                 for decision, wording in self.documents["decisions.yaml"]["decisions"].items()
@@ -679,11 +706,15 @@ class _Builder:
             acuity_wording=acuity_wording,
             update_policy=self.info["update_policy"],
             funding=self.info["funding"],
+            decision_aid=decision_aid,
+            origins=self.origins,
         )
         self._check_wording_ids(pack)
         return pack
 
     def _sources(self) -> dict[str, Source]:
+        for source_id in self.documents["sources.yaml"]["sources"]:
+            self.origins[f"source:{source_id}"] = f"sources.yaml: sources.{source_id}"
         return {
             source_id: Source(
                 id=source_id,
@@ -713,6 +744,7 @@ class _Builder:
             "a list naming crush, wedge and biconcave once each",
         )
         wording = doc["disagreement"]
+        self.origins[f"rule:{wording['id']}"] = f"{path}.disagreement"
         disagreement = Wording(
             wording["id"], wording["text"], self.cite(wording["sources"], f"{path}.disagreement.sources")
         )
@@ -731,6 +763,7 @@ class _Builder:
         doc = self.documents["scores.yaml"]["ao_spine"]
         path = "scores.yaml: ao_spine"
         sources = self.cite(doc["sources"], f"{path}.sources")
+        self.origins["ao_spine"] = path
         score = doc["score"]
         numbers: dict[str, Any] = {}
         for name in _AO_SCORE_MEMBERS:
@@ -749,6 +782,7 @@ class _Builder:
         outcomes = []
         for i, entry in enumerate(self.documents["outcomes.yaml"]["outcomes"]):
             path = f"outcomes.yaml: outcomes[{i}]"
+            self.origins[f"outcome:{entry['id']}"] = path
             if entry["unit"] == "people" and entry.get("denominator") is None:
                 self.fail(f"{path}.denominator", "is required when the unit is people")
             for option, figure in entry["per_option"].items():
@@ -783,6 +817,7 @@ class _Builder:
         conflicts = []
         for i, entry in enumerate(self.documents["conflicts.yaml"]["conflicts"]):
             path = f"conflicts.yaml: conflicts[{i}]"
+            self.origins[f"conflict:{entry['id']}"] = path
             for rule_id in entry["touched_when_fired"]:
                 if rule_id not in self.rule_ids and rule_id not in PSEUDO_RULES:
                     self.fail(f"{path}.touched_when_fired", f"unknown rule {rule_id!r}")
@@ -799,6 +834,8 @@ class _Builder:
         return tuple(conflicts)
 
     def _aftercare(self) -> tuple[AftercareItem, ...]:
+        for i, entry in enumerate(self.documents["aftercare.yaml"]["aftercare"]):
+            self.origins[f"aftercare:{entry['id']}"] = f"aftercare.yaml: aftercare[{i}]"
         return tuple(
             AftercareItem(
                 id=entry["id"],
@@ -820,6 +857,7 @@ class _Builder:
         claims = []
         for i, entry in enumerate(self.documents["caveats.yaml"]["unverified_claims"]):
             self.cite([entry["source"]], f"caveats.yaml: unverified_claims[{i}].source")
+            self.origins[f"claim:{entry['id']}"] = f"caveats.yaml: unverified_claims[{i}]"
             claims.append(
                 UnverifiedClaim(entry["id"], entry["claim"], entry["source"], entry["status"], entry["why"])
             )
@@ -828,6 +866,7 @@ class _Builder:
     def _facts_why(self) -> dict[str, str]:
         why: dict[str, str] = self.documents["facts.yaml"]["facts"]
         for name in why:
+            self.origins[f"fact:{name}"] = f"facts.yaml: facts.{name}"
             if name not in FACTS:
                 self.fail(f"facts.yaml: facts.{name}", "is not a fact of the case")
         return why

@@ -1,0 +1,79 @@
+"""Writing a report file atomically: to a temporary file beside the target, then renamed over it.
+
+A reader never sees half a report, and a failed write leaves nothing behind: either the whole new file
+is there, or whatever was there before is untouched. Problems are one-line reasons, never a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+from pathlib import Path
+
+__all__ = ["UnwritableOutput", "check_writable", "write_atomically"]
+
+
+class UnwritableOutput(OSError):
+    """The output cannot be written; the message is one line naming the reason."""
+
+
+def _reason(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such directory"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if isinstance(error, IsADirectoryError):
+        return "is a directory"
+    return error.strerror or str(error)
+
+
+def check_writable(target: str) -> None:
+    """Refuse at once an output that cannot be written (before the report is rendered).
+
+    Raises:
+        UnwritableOutput: the path is a directory, or its directory is missing or not writable.
+    """
+    if target == "-":
+        return
+    path = Path(target)
+    if path.is_dir():
+        raise UnwritableOutput("is a directory")
+    directory = path.parent
+    if not directory.is_dir():
+        raise UnwritableOutput("no such directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UnwritableOutput("permission denied")
+
+
+def write_atomically(target: str, content: bytes) -> None:
+    """Write ``content`` to ``target`` (``-`` is standard output) so that no partial file is ever left.
+
+    Raises:
+        UnwritableOutput: with a one-line reason.
+    """
+    if target == "-":
+        sys.stdout.buffer.write(content)
+        sys.stdout.buffer.flush()
+        return
+    path = Path(target)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:
+        raise UnwritableOutput(_reason(error)) from None
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise UnwritableOutput(_reason(error)) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise

@@ -1,0 +1,72 @@
+"""Rendering a report to HTML: one self-contained file, with inline CSS and SVG and nothing to fetch.
+
+Templates are Jinja2 with autoescaping on, so every string a user supplied (the case id) is escaped.
+The templates hold structure and headings only; every sentence with clinical content and every number
+comes from the view that :mod:`~vertaid.report._patient` or :mod:`~vertaid.report._clinician` builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from vertaid.domain.pack import KnowledgePack
+from vertaid.report._clinician import clinician_view
+from vertaid.report._patient import patient_view
+from vertaid.report._provenance import Traced, Trail
+from vertaid.report._sources import source_anchor
+
+__all__ = ["Audience", "RenderedReport", "render_html"]
+
+
+class Audience(StrEnum):
+    """Who a report is for."""
+
+    patient = "patient"
+    clinician = "clinician"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedReport:
+    """A report as HTML, and every piece of text with a number in it, with where it came from."""
+
+    html: str
+    trail: tuple[Traced, ...]
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("vertaid.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["anchor"] = source_anchor
+    return environment
+
+
+def render_html(
+    assessment: Mapping[str, Any], case: Mapping[str, Any], pack: KnowledgePack, audience: Audience
+) -> RenderedReport:
+    """Render the report of an assessment for an audience.
+
+    Args:
+        assessment: the ``vertaid.assessment/1`` of ``case``, made with ``pack``.
+        case: the valid ``vertaid.case/1`` document the assessment is of.
+        pack: the knowledge pack the assessment was made with.
+        audience: ``patient`` (the decision aid) or ``clinician`` (the clinician's report).
+    """
+    if assessment["knowledge"]["digest"] != pack.digest:
+        raise ValueError("the assessment was made with another knowledge pack")
+    trail = Trail(pack.origins)
+    build = patient_view if audience is Audience.patient else clinician_view
+    view = build(trail, pack, assessment, case)
+    template = _environment().get_template(f"{audience.value}.html.j2")
+    return RenderedReport(template.render(view=view), tuple(trail.entries))
