@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 		echo "could not install $$missing: PDF reports may be slow or unavailable"; \
 	fi
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# Byte-compile the sources once, so start-up does not pay for it where bytecode is not written.
+	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 
 # Until the web application exists, `make run` installs vertaid and assesses a demo case.

@@ -20,8 +20,10 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, assume, given, settings
 
 import vertaid
-from vertaid.domain.case import CASE_SHAPE, LEVELS
+from vertaid.domain.case import CASE_SHAPE, LEVELS, parse_case
+from vertaid.domain.engine import build_facts, decide, decision_rules, evaluate_rules
 from vertaid.domain.facts import FACTS
+from vertaid.domain.what_if import what_would_change
 from vertaid.knowledge import default_pack
 
 # CONTRACT §3: the decisions that recommend cement augmentation (the only ones with a score).
@@ -501,6 +503,31 @@ def test_every_missing_outcome_is_what_assessing_with_that_value_gives(case: dic
             expected = (outcome["decision"], outcome["score"], outcome["strength"], outcome["coverage_met"])
             actual = (result["decision"], result["score"], result["strength"], coverage_met(result))
             assert expected == actual, (entry["field"], outcome["when"])
+
+
+@SETTINGS
+@given(ANY_CASE)
+def test_the_what_if_search_leaves_the_case_view_as_it_found_it(case: dict[str, Any]) -> None:
+    """Trying values sets them on the case view and puts them back: nothing of a trial is left behind."""
+    pack = default_pack()
+    facts = build_facts(parse_case(case), pack)
+    truths: dict[str, Any] = {}
+    facts.rule_truths = truths
+    evaluate_rules(facts, decision_rules(pack) + pack.coverage, truths)
+    before = _snapshot(facts)
+
+    what_would_change(facts, truths, decide(truths, pack), False, pack)
+
+    assert before == _snapshot(facts)
+
+
+def _snapshot(facts: Any) -> tuple[Any, ...]:
+    """What the rules read of a case view: its sections, truths, targets and each fracture's facts."""
+    fractures = tuple(
+        (view.fracture, view.acuity, view.height_loss_percent, view.is_target) for view in facts.fractures
+    )
+    sections = (facts.patient, facts.pain, facts.conservative_care, facts.preferences)
+    return sections, facts.rule_truths, tuple(facts.targets), fractures
 
 
 # -- 9: invalid cases ------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated
 
@@ -37,6 +39,34 @@ def _fail(lines: list[str], code: int) -> None:
     raise typer.Exit(code)
 
 
+@contextmanager
+def _exit_codes_for_failures(case_file: str, output: str | None = None) -> Iterator[None]:
+    """Turn what can go wrong with a command into its exit code and one-line reasons (CONTRACT §4).
+
+    2 for input that is not a valid case (or an output that cannot be written); 1 for a bug, with the
+    traceback only when ``VERTAID_DEBUG`` is set.
+    """
+    from vertaid.cli._input import UnreadableInput
+    from vertaid.cli._output import UnwritableOutput
+    from vertaid.domain.case import InvalidCase
+
+    try:
+        yield
+    except UnwritableOutput as error:
+        _fail([f"vertaid: cannot write {output}: {error}"], EXIT_INVALID_INPUT)
+    except UnreadableInput as error:
+        _fail([f"{'<stdin>' if case_file == '-' else case_file}: {error}"], EXIT_INVALID_INPUT)
+    except InvalidCase as error:
+        _fail([f"{path}: {message}" for path, message in error.problems], EXIT_INVALID_INPUT)
+    except Exception as error:  # a bug: one line for the user, the traceback only on request
+        if os.environ.get("VERTAID_DEBUG"):
+            raise
+        _fail(
+            [f"vertaid: internal error ({type(error).__name__}); set VERTAID_DEBUG=1 for details"],
+            EXIT_INTERNAL_ERROR,
+        )
+
+
 @app.command()
 def assess(
     case_file: Annotated[
@@ -48,29 +78,13 @@ def assess(
     ] = OutputFormat.text,
 ) -> None:
     """Assess a case (vertaid.case/1) and print the recommendation with its reasons."""
-    from vertaid.cli._input import UnreadableInput, read_json_document
-    from vertaid.domain.case import InvalidCase
+    from vertaid.cli._input import read_json_document
 
-    name = "<stdin>" if case_file == "-" else case_file
-    try:
+    with _exit_codes_for_failures(case_file):
         document = read_json_document(case_file)
         from vertaid.services.assessment import assess as assess_case
 
         assessment = assess_case(document)
-    except UnreadableInput as error:
-        _fail([f"{name}: {error}"], EXIT_INVALID_INPUT)
-        return
-    except InvalidCase as error:
-        _fail([f"{path}: {message}" for path, message in error.problems], EXIT_INVALID_INPUT)
-        return
-    except Exception as error:  # a bug: one line for the user, the traceback only on request
-        if os.environ.get("VERTAID_DEBUG"):
-            raise
-        _fail(
-            [f"vertaid: internal error ({type(error).__name__}); set VERTAID_DEBUG=1 for details"],
-            EXIT_INTERNAL_ERROR,
-        )
-        return
     if output_format is OutputFormat.json:
         sys.stdout.write(json.dumps(assessment, indent=2, ensure_ascii=False) + "\n")
     else:
@@ -116,35 +130,16 @@ def report(
     ] = ReportFormat.html,
 ) -> None:
     """Write the patient decision aid or the clinician's report of a case, as HTML or PDF."""
-    from vertaid.cli._input import UnreadableInput, read_json_document
-    from vertaid.cli._output import UnwritableOutput, check_writable, write_atomically
-    from vertaid.domain.case import InvalidCase
+    from vertaid.cli._input import read_json_document
+    from vertaid.cli._output import check_writable, write_atomically
 
-    name = "<stdin>" if case_file == "-" else case_file
-    try:
+    with _exit_codes_for_failures(case_file, output):
         check_writable(output)
         document = read_json_document(case_file)
         from vertaid.services.report import report as render
 
         content = render(document, audience.value, output_format.value)
         write_atomically(output, content)
-    except UnwritableOutput as error:
-        _fail([f"vertaid: cannot write {output}: {error}"], EXIT_INVALID_INPUT)
-        return
-    except UnreadableInput as error:
-        _fail([f"{name}: {error}"], EXIT_INVALID_INPUT)
-        return
-    except InvalidCase as error:
-        _fail([f"{path}: {message}" for path, message in error.problems], EXIT_INVALID_INPUT)
-        return
-    except Exception as error:  # a bug: one line for the user, the traceback only on request
-        if os.environ.get("VERTAID_DEBUG"):
-            raise
-        _fail(
-            [f"vertaid: internal error ({type(error).__name__}); set VERTAID_DEBUG=1 for details"],
-            EXIT_INTERNAL_ERROR,
-        )
-        return
 
 
 @app.command()

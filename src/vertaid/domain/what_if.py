@@ -399,58 +399,48 @@ class _Trial:
         facts: CaseFacts,
     ) -> WhatIf | None:
         """Try each value; return the input's outcomes when any differs from the case as it stands."""
-        try:
-            return self._run(entry, path, open_rules, setter, facts)
-        finally:
-            setter.restore()
-
-    def _run(
-        self,
-        entry: _Input,
-        path: str,
-        open_rules: _OpenRules,
-        setter: _CaseInputSetter | _FractureInputSetter,
-        facts: CaseFacts,
-    ) -> WhatIf | None:
         fixed = self.decision_fixed(entry)
         baseline, truths, coverage_ids = self.baseline, self.truths, self.coverage_ids
         as_is = (baseline.decision, baseline.strength, baseline.score, self.coverage_met)
         every, direct = open_rules
         tried: list[tuple[Any, _Region | str, _Result]] = []
         differs: set[str] = set()
-        for value, where in entry.candidates:
-            derived_same = setter.set(value)
-            # When the derived facts stay the same, only the rules reading the input itself can change.
-            changed: dict[str, Truth] = {}
-            # Rules come in pack order, definitions first: a rule using a definition reads its new truth.
-            trial_truths = dict(truths) if entry.redefines else None
-            facts.rule_truths = truths if trial_truths is None else trial_truths
-            for rule_id, evaluate in direct if derived_same else every:
-                truth = evaluate(facts, None)
-                if truth is not truths[rule_id]:
-                    changed[rule_id] = truth
-                    if trial_truths is not None:
-                        trial_truths[rule_id] = truth
-            if not changed:
-                tried.append((value, where, as_is))
-                continue
-            # Only a step rule or a factor can change the decision; definitions act through them.
-            decisive = not fixed and not changed.keys().isdisjoint(self.decisive_ids)
-            decision = redecide(truths, changed, baseline, self.pack) if decisive else baseline
-            met = (
-                self.coverage_met
-                if changed.keys().isdisjoint(coverage_ids)
-                else all(changed.get(rule_id, truths[rule_id]) is True for rule_id in coverage_ids)
-            )
-            result = (decision.decision, decision.strength, decision.score, met)
-            tried.append((value, where, result))
-            if result != as_is:
-                if result[0] != as_is[0]:
-                    differs.add("decision")
-                if result[2] != as_is[2]:
-                    differs.add("score")
-                if met != as_is[3]:
-                    differs.add("coverage")
+        try:
+            for value, where in entry.candidates:
+                derived_same = setter.set(value)
+                # When the derived facts stay the same, only the rules reading the input itself can change.
+                changed: dict[str, Truth] = {}
+                # Rules come in pack order, definitions first: a rule using a definition reads its new truth.
+                trial_truths = dict(truths) if entry.redefines else None
+                facts.rule_truths = truths if trial_truths is None else trial_truths
+                for rule_id, evaluate in direct if derived_same else every:
+                    truth = evaluate(facts, None)
+                    if truth is not truths[rule_id]:
+                        changed[rule_id] = truth
+                        if trial_truths is not None:
+                            trial_truths[rule_id] = truth
+                if not changed:
+                    tried.append((value, where, as_is))
+                    continue
+                # Only a step rule or a factor can change the decision; definitions act through them.
+                decisive = not fixed and not changed.keys().isdisjoint(self.decisive_ids)
+                decision = redecide(truths, changed, baseline, self.pack) if decisive else baseline
+                met = (
+                    self.coverage_met
+                    if changed.keys().isdisjoint(coverage_ids)
+                    else all(changed.get(rule_id, truths[rule_id]) is True for rule_id in coverage_ids)
+                )
+                result = (decision.decision, decision.strength, decision.score, met)
+                tried.append((value, where, result))
+                if result != as_is:
+                    if result[0] != as_is[0]:
+                        differs.add("decision")
+                    if result[2] != as_is[2]:
+                        differs.add("score")
+                    if met != as_is[3]:
+                        differs.add("coverage")
+        finally:
+            setter.restore()
         if not differs:
             return None
         changes = tuple(change for change in ("decision", "score", "coverage") if change in differs)
