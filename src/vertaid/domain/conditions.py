@@ -29,9 +29,10 @@ Forms (one key per mapping, except a fact test, which is ``fact`` plus one opera
 from __future__ import annotations
 
 import itertools
+import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Final, Literal, Protocol
 
@@ -69,18 +70,27 @@ class ConditionError(ValueError):
 
 @dataclass(frozen=True)
 class FactSpec:
-    """A fact a condition may test: its scope, its kind and, for choices, its allowed values."""
+    """A fact a condition may test: where it is read, its scope, its kind and, for choices, its values."""
 
     name: str
     scope: Scope
     kind: Literal["bool", "number", "choice", "list"]
+    attribute: str
+    """The attribute path that reads the fact from the case view or the fracture view (``pain.nrs``)."""
     values: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
     integer: bool = False
-    getter: Callable[[Any], Any] = field(default=lambda _: None, compare=False, repr=False)
-    attribute: str = ""
-    """The attribute path that ``getter`` reads (``pain.nrs``), for compiled conditions."""
+
+    def __post_init__(self) -> None:
+        # Compiled conditions write the path into their expressions: only plain attribute names.
+        if not _ATTRIBUTE_PATH.fullmatch(self.attribute):
+            raise ValueError(f"fact {self.name!r}: {self.attribute!r} is not an attribute path")
+
+    @cached_property
+    def getter(self) -> Callable[[Any], Any]:
+        """Read the fact from a case view (case facts) or a fracture view (fracture facts)."""
+        return operator.attrgetter(self.attribute)
 
 
 class _CaseView(Protocol):
@@ -445,10 +455,7 @@ class _Compiler:
 
     def reading(self, spec: FactSpec, scope: Scope) -> str:
         """The expression that reads a fact from the case view or the fracture view."""
-        view = "fracture" if scope == FRACTURE else "case"
-        if _ATTRIBUTE_PATH.fullmatch(spec.attribute):
-            return f"{view}.{spec.attribute}"
-        return f"{self.constant(spec.getter)}({view})"
+        return f"{'fracture' if scope == FRACTURE else 'case'}.{spec.attribute}"
 
     def test(self, spec: FactSpec, op_name: str, operand: object, path: str) -> Callable[[str], str] | None:
         """Check an operator and its operand; return how to test a known value (named by a variable)."""

@@ -87,26 +87,6 @@ class CaseFacts:
         self.fractures = fractures
         self.targets = tuple(filter(_is_target, fractures))
 
-    def replaced(
-        self,
-        section: str | None = None,
-        part: object = None,
-        fractures: tuple[FractureFacts, ...] | None = None,
-    ) -> CaseFacts:
-        """Return a copy with one section (``patient``, ``pain``, ...) or the fractures replaced."""
-        copy = CaseFacts.__new__(CaseFacts)
-        copy.case = self.case
-        copy.rule_truths = self.rule_truths
-        copy.patient = self.patient
-        copy.pain = self.pain
-        copy.conservative_care = self.conservative_care
-        copy.preferences = self.preferences
-        copy.fractures = self.fractures if fractures is None else fractures
-        copy.targets = self.targets if fractures is None else tuple(filter(_is_target, fractures))
-        if section is not None:
-            setattr(copy, section, part)
-        return copy
-
 
 class Overlay:
     """An object that reads as ``base`` except for one member: a cheap "what if this were ...".
@@ -128,16 +108,16 @@ class Overlay:
 
 
 def _spec(name: str, scope: Scope, shape: Shape, attribute: str) -> FactSpec:
-    getter = operator.attrgetter(attribute)
     if isinstance(shape, Boolean):
-        return FactSpec(name, scope, "bool", getter=getter, attribute=attribute)
+        return FactSpec(name, scope, "bool", attribute)
     if isinstance(shape, Integer | Number):
-        integer = isinstance(shape, Integer)
-        return FactSpec(name, scope, "number", (), shape.minimum, shape.maximum, integer, getter, attribute)
+        return FactSpec(
+            name, scope, "number", attribute, (), shape.minimum, shape.maximum, isinstance(shape, Integer)
+        )
     if isinstance(shape, Choice):
-        return FactSpec(name, scope, "choice", shape.values, getter=getter, attribute=attribute)
+        return FactSpec(name, scope, "choice", attribute, shape.values)
     if isinstance(shape, ListOf) and isinstance(shape.item, Choice):
-        return FactSpec(name, scope, "list", shape.item.values, getter=getter, attribute=attribute)
+        return FactSpec(name, scope, "list", attribute, shape.item.values)
     raise TypeError(f"fact {name!r} has a shape conditions cannot test")  # pragma: no cover
 
 
