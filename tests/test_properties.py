@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, assume, given, settings
 
 import vertaid
 from vertaid.domain.case import CASE_SHAPE, LEVELS, parse_case
-from vertaid.domain.engine import build_facts, decide, decision_rules, evaluate_rules
+from vertaid.domain.engine import build_facts, decide, evaluate_rules
 from vertaid.domain.facts import FACTS
 from vertaid.domain.what_if import what_would_change
 from vertaid.knowledge import default_pack
@@ -513,7 +513,8 @@ def test_the_what_if_search_leaves_the_case_view_as_it_found_it(case: dict[str, 
     facts = build_facts(parse_case(case), pack)
     truths: dict[str, Any] = {}
     facts.rule_truths = truths
-    evaluate_rules(facts, decision_rules(pack) + pack.coverage, truths)
+    evaluate_rules(facts, pack, "decision", truths)
+    evaluate_rules(facts, pack, "coverage", truths)
     before = _snapshot(facts)
 
     what_would_change(facts, truths, decide(truths, pack), False, pack)

@@ -19,7 +19,6 @@ from vertaid.domain.engine import (
     decide,
     decision_rules,
     evaluate_rules,
-    report_rules,
 )
 from vertaid.domain.facts import CaseFacts
 from vertaid.domain.morphometry import deformity_type, genant_grade, height_loss_from_morphometry
@@ -36,13 +35,13 @@ def assess_case(case: Case, pack: KnowledgePack) -> dict[str, Any]:
     facts = build_facts(case, pack)
     truths: dict[str, Truth] = {}
     facts.rule_truths = truths  # definitions are evaluated first; the rules that use them read them here
-    evaluate_rules(facts, decision_rules(pack), truths)
-    evaluate_rules(facts, pack.coverage, truths)
+    evaluate_rules(facts, pack, "decision", truths)
+    evaluate_rules(facts, pack, "coverage", truths)
     decision = decide(truths, pack)
     coverage_met = all(truths[rule.id] is True for rule in pack.coverage)
     fired = {rule_id for rule_id, truth in truths.items() if truth is True}
     findings = _findings(facts, truths, decision, pack)
-    report_truths = evaluate_rules(facts, report_rules(pack), {})
+    report_truths = evaluate_rules(facts, pack, "report", {})
     findings.extend(_finding(rule, facts) for rule in pack.reports if report_truths[rule.id] is True)
     fired.update(rule_id for rule_id, truth in report_truths.items() if truth is True)
     fractures, case_of_score = _fractures(facts, pack, findings)
@@ -201,7 +200,7 @@ def _coverage(facts: CaseFacts, truths: dict[str, Truth], pack: KnowledgePack) -
 
 
 def _conflicts(fired: set[str], decision: Decision, pack: KnowledgePack) -> list[dict[str, Any]]:
-    conflicts_by_trigger = _conflicts_by_trigger(pack)
+    conflicts_by_trigger = pack.derived("conflicts by trigger", _conflicts_by_trigger)
     touched: set[int] = set(conflicts_by_trigger.get("any", ()))
     if decision.decision in AUGMENTATION:
         touched.update(conflicts_by_trigger.get("augmentation", ()))
@@ -219,56 +218,45 @@ def _conflicts(fired: set[str], decision: Decision, pack: KnowledgePack) -> list
     ]
 
 
-_CONFLICTS_BY_TRIGGER: dict[str, dict[str, tuple[int, ...]]] = {}
-
-
 def _conflicts_by_trigger(pack: KnowledgePack) -> dict[str, tuple[int, ...]]:
     """For each rule id (or ``any``, ``augmentation``), the positions of the conflicts it brings in."""
-    index = _CONFLICTS_BY_TRIGGER.get(pack.digest)
-    if index is None:
-        positions: dict[str, list[int]] = {}
-        for position, conflict in enumerate(pack.conflicts):
-            for trigger in conflict.touched_when_fired:
-                positions.setdefault(trigger, []).append(position)
-        index = {trigger: tuple(found) for trigger, found in positions.items()}
-        _CONFLICTS_BY_TRIGGER[pack.digest] = index
-    return index
+    positions: dict[str, list[int]] = {}
+    for position, conflict in enumerate(pack.conflicts):
+        for trigger in conflict.touched_when_fired:
+            positions.setdefault(trigger, []).append(position)
+    return {trigger: tuple(found) for trigger, found in positions.items()}
 
 
 _OPTIONS: Final = ("kyphoplasty", "vertebroplasty", "conservative_care")
-_OUTCOME_TEMPLATES: dict[str, dict[str, tuple[tuple[str, dict[str, Any]], ...]]] = {}
 
 
 def _outcome_templates(pack: KnowledgePack) -> dict[str, tuple[tuple[str, dict[str, Any]], ...]]:
     """Each option's figures, built once per pack: the section is the same for every case."""
-    templates = _OUTCOME_TEMPLATES.get(pack.digest)
-    if templates is None:
-        templates = {}
-        for option in _OPTIONS:
-            entries = []
-            for outcome in pack.outcomes:
-                figure = outcome.per_option.get(option)
-                entry: dict[str, Any] = {
-                    "label": outcome.label,
-                    "plain_label": outcome.plain_label,
-                    "time_frame": outcome.time_frame,
-                    "unit": outcome.unit,
-                    "denominator": outcome.denominator,
-                    "figure": None if figure is None else dict(figure),
-                    "sources": list(outcome.sources),
-                }
-                if outcome.note:
-                    entry["note"] = outcome.note
-                entries.append((outcome.id, entry))
-            templates[option] = tuple(entries)
-        _OUTCOME_TEMPLATES[pack.digest] = templates
+    templates = {}
+    for option in _OPTIONS:
+        entries = []
+        for outcome in pack.outcomes:
+            figure = outcome.per_option.get(option)
+            entry: dict[str, Any] = {
+                "label": outcome.label,
+                "plain_label": outcome.plain_label,
+                "time_frame": outcome.time_frame,
+                "unit": outcome.unit,
+                "denominator": outcome.denominator,
+                "figure": None if figure is None else dict(figure),
+                "sources": list(outcome.sources),
+            }
+            if outcome.note:
+                entry["note"] = outcome.note
+            entries.append((outcome.id, entry))
+        templates[option] = tuple(entries)
     return templates
 
 
 def _outcomes(pack: KnowledgePack) -> dict[str, dict[str, Any]]:
     """Each option's figures, as fresh objects: a caller may change its copy of an assessment."""
     section: dict[str, dict[str, Any]] = {}
-    for option, entries in _outcome_templates(pack).items():
+    for option, entries in pack.derived("outcome templates", _outcome_templates).items():
         figures: dict[str, Any] = {}
         for outcome_id, template in entries:
             entry = template.copy()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Final, Literal
 
 from vertaid.domain.case import Case, Fracture
 from vertaid.domain.conditions import Truth, batch_evaluator
@@ -24,6 +24,7 @@ from vertaid.domain.pack import KnowledgePack, Rule
 __all__ = [
     "AUGMENTATION",
     "Decision",
+    "RuleList",
     "build_facts",
     "build_fracture_facts",
     "decide",
@@ -76,41 +77,45 @@ def build_facts(case: Case, pack: KnowledgePack) -> CaseFacts:
 
 def decision_rules(pack: KnowledgePack) -> tuple[Rule, ...]:
     """Return every rule whose truth can bear on the decision, in evaluation order."""
-    rules = _DECISION_RULES.get(pack.digest)
-    if rules is None:
-        ordered = list(pack.definitions)
-        for step in pack.steps:
-            ordered.extend(step.rules)
-        ordered.extend(pack.choice.factors)
-        rules = _DECISION_RULES[pack.digest] = tuple(ordered)
-    return rules
+    return pack.derived("decision rules", _decision_rules)
 
 
-_DECISION_RULES: dict[str, tuple[Rule, ...]] = {}
-
-
-def evaluate_rules(facts: CaseFacts, rules: tuple[Rule, ...], truths: dict[str, Truth]) -> dict[str, Truth]:
-    """Evaluate rules into ``truths`` (rule id to True, False or None) and return it."""
-    batch = _BATCHES.get(id(rules))
-    if batch is None or batch[0] is not rules:
-        batch = _BATCHES[id(rules)] = (rules, batch_evaluator([(rule.id, rule.condition) for rule in rules]))
-    batch[1](facts, truths)
-    return truths
-
-
-_BATCHES: dict[int, tuple[tuple[Rule, ...], Callable[[Any, dict[str, Truth]], None]]] = {}
-"""One compiled evaluator per tuple of rules (the tuple is kept, so its id stays its own)."""
+def _decision_rules(pack: KnowledgePack) -> tuple[Rule, ...]:
+    ordered = list(pack.definitions)
+    for step in pack.steps:
+        ordered.extend(step.rules)
+    ordered.extend(pack.choice.factors)
+    return tuple(ordered)
 
 
 def report_rules(pack: KnowledgePack) -> tuple[Rule, ...]:
     """Return the rules that report without deciding: the report rules, then the cautions."""
-    rules = _REPORT_RULES.get(pack.digest)
-    if rules is None:
-        rules = _REPORT_RULES[pack.digest] = pack.reports + pack.cautions
-    return rules
+    return pack.derived("report rules", lambda pack: pack.reports + pack.cautions)
 
 
-_REPORT_RULES: dict[str, tuple[Rule, ...]] = {}
+RuleList = Literal["decision", "coverage", "report"]
+"""The pack's lists of rules: those that decide, the Medicare coverage items, and those that report."""
+
+_RULE_LISTS: Final[Mapping[str, Callable[[KnowledgePack], tuple[Rule, ...]]]] = {
+    "decision": decision_rules,
+    "coverage": lambda pack: pack.coverage,
+    "report": report_rules,
+}
+
+
+def evaluate_rules(
+    facts: CaseFacts, pack: KnowledgePack, rule_list: RuleList, truths: dict[str, Truth]
+) -> dict[str, Truth]:
+    """Evaluate one of the pack's rule lists into ``truths`` (rule id to True, False or None); return it.
+
+    Each list is compiled once into one function (see :func:`batch_evaluator`).
+    """
+    evaluate_all = pack.derived(
+        f"{rule_list} rules, compiled",
+        lambda pack: batch_evaluator([(rule.id, rule.condition) for rule in _RULE_LISTS[rule_list](pack)]),
+    )
+    evaluate_all(facts, truths)
+    return truths
 
 
 def decide(truths: Mapping[str, Truth], pack: KnowledgePack) -> Decision:
@@ -166,15 +171,13 @@ class _Decisions:
     by_score: dict[int, Decision]
 
 
-_DECISIONS: dict[str, _Decisions] = {}
-
-
 def _decisions(pack: KnowledgePack) -> _Decisions:
-    decisions = _DECISIONS.get(pack.digest)
-    if decisions is None:
-        decisions = _Decisions(tuple(Decision(step.decision, step.id, None, None) for step in pack.steps), {})
-        _DECISIONS[pack.digest] = decisions
-    return decisions
+    return pack.derived(
+        "decisions",
+        lambda pack: _Decisions(
+            tuple(Decision(step.decision, step.id, None, None) for step in pack.steps), {}
+        ),
+    )
 
 
 def _by_score(score: int, pack: KnowledgePack) -> Decision:

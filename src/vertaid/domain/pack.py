@@ -8,10 +8,10 @@ sources, which the bibliography resolves.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from vertaid.domain.conditions import Condition
 
@@ -369,6 +369,10 @@ class DecisionAid:
     about: AboutTheAid
 
 
+_Derived = TypeVar("_Derived")
+_NOT_MADE: Final = object()
+
+
 @dataclass(frozen=True)
 class KnowledgePack:
     """Everything the engine knows, loaded from one versioned pack."""
@@ -406,6 +410,21 @@ class KnowledgePack:
     """Where each entry is written, as the loader names places (``policy.yaml: choice.factors[0]``), by
     ``kind:id``: ``rule:K-height``, ``outcome:pain_relief_24h``, ``conflict:…``, ``aftercare:…``,
     ``claim:…``, ``source:…``, ``fact:…``, and ``caveat``, ``pack`` and ``ao_spine`` for the single ones."""
+
+    def derived(self, name: str, build: Callable[[KnowledgePack], _Derived]) -> _Derived:
+        """Return what ``build`` works out from the pack, made once and kept with the pack.
+
+        For the engine's indexes, compiled rule lists and fixed output sections: each is a function of
+        the pack alone, so it is made on first use and shared by every case.
+        """
+        made = self._derived.get(name, _NOT_MADE)
+        if made is _NOT_MADE:
+            made = self._derived[name] = build(self)
+        return made  # type: ignore[no-any-return]
+
+    @cached_property
+    def _derived(self) -> dict[str, Any]:
+        return {}
 
     @cached_property
     def step_of_rule(self) -> Mapping[str, int]:

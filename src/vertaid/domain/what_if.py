@@ -79,16 +79,7 @@ class _Index:
     """The step rules and the choice factors: the rules whose truth the decision reads."""
 
 
-_INDEXES: dict[str, _Index] = {}
 _NEVER = 1 << 30
-
-
-def _index(pack: KnowledgePack) -> _Index:
-    index = _INDEXES.get(pack.digest)
-    if index is None:
-        index = _build_index(pack)
-        _INDEXES[pack.digest] = index
-    return index
 
 
 def _build_index(pack: KnowledgePack) -> _Index:
@@ -251,7 +242,7 @@ def what_would_change(
     Each value is tried by setting it on ``facts`` itself, which is put back as it was before returning:
     cheaper than a copy of the case per value.
     """
-    index = _index(pack)
+    index = pack.derived("what-if index", _build_index)
     trial = _Trial(truths, baseline, coverage_met, pack, index)
     results: list[WhatIf] = []
     try:
@@ -353,8 +344,7 @@ class _Trial:
         self.coverage_ids = index.coverage_ids
         self.decisive_ids = index.decisive_ids
         self.opened: dict[str, _OpenRules] = {}
-        steps = [step.id for step in pack.steps]
-        self.deciding_step = steps.index(baseline.step) if baseline.step in steps else len(steps)
+        self.deciding_step = pack.step_position.get(baseline.step or "", len(pack.steps))
 
     def decision_fixed(self, entry: _Input) -> bool:
         """Whether the input is read by no step at or before the one that decided: the decision stays."""
