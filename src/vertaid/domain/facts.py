@@ -34,6 +34,7 @@ __all__ = [
     "FractureFacts",
     "Overlay",
     "fracture_input",
+    "targets_of",
 ]
 
 ACUITY_VALUES: Final = ("unhealed", "healed", "unknown")
@@ -62,6 +63,11 @@ class FractureFacts:
 _is_target = operator.attrgetter("is_target")
 
 
+def targets_of(fractures: tuple[FractureFacts, ...]) -> tuple[FractureFacts, ...]:
+    """The fractures the policy would treat (the unhealed ones), in case order."""
+    return tuple(filter(_is_target, fractures))
+
+
 class CaseFacts:
     """The case as the policy sees it, with its fractures and its target fractures."""
 
@@ -85,7 +91,7 @@ class CaseFacts:
         self.conservative_care = case.conservative_care
         self.preferences = case.preferences
         self.fractures = fractures
-        self.targets = tuple(filter(_is_target, fractures))
+        self.targets = targets_of(fractures)
 
 
 class Overlay:

@@ -18,7 +18,15 @@ from typing import Any, NamedTuple
 
 from vertaid.domain.conditions import FactSpec, Threshold, Truth
 from vertaid.domain.engine import Decision, build_fracture_facts, decision_rules, redecide
-from vertaid.domain.facts import ACUITY_DERIVED, FACTS, CaseFacts, FractureFacts, Overlay, fracture_input
+from vertaid.domain.facts import (
+    ACUITY_DERIVED,
+    FACTS,
+    CaseFacts,
+    FractureFacts,
+    Overlay,
+    fracture_input,
+    targets_of,
+)
 from vertaid.domain.pack import KnowledgePack, Rule
 
 __all__ = ["Outcome", "WhatIf", "what_would_change"]
@@ -307,11 +315,7 @@ class _FractureInputSetter:
         )
         view.acuity, view.height_loss_percent = rebuilt.acuity, rebuilt.height_loss_percent
         view.is_target = rebuilt.is_target
-        self.facts.targets = (
-            targets
-            if rebuilt.is_target == is_target
-            else tuple(f for f in self.facts.fractures if f.is_target)
-        )
+        self.facts.targets = targets if rebuilt.is_target == is_target else targets_of(self.facts.fractures)
         return rebuilt.acuity == acuity and rebuilt.height_loss_percent == height
 
     def restore(self) -> None:
