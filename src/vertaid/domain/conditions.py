@@ -28,11 +28,12 @@ Forms (one key per mapping, except a fact test, which is ``fact`` plus one opera
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Final, Literal, Protocol
 
@@ -128,6 +129,8 @@ class Condition:
     quantified_expression: str | None = None
     quantifier_scope: str | None = None
     nonmonotone_facts: frozenset[str] = frozenset()
+    source: object = field(default=None, compare=False)
+    """The condition as written in the pack, for other evaluators of the same policy (cohorts)."""
 
     @cached_property
     def evaluate(self) -> _Evaluate:
@@ -202,7 +205,7 @@ def compile_condition(
     condition = compiler.compile(node, path, scope)
     if problems or condition is None:
         raise ConditionError(problems or [(path, "is not a condition")])
-    return condition
+    return dataclasses.replace(condition, source=node)
 
 
 class _Compiler:

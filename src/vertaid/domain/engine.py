@@ -28,11 +28,14 @@ __all__ = [
     "build_facts",
     "build_fracture_facts",
     "decide",
+    "decision_by_score",
     "decision_rules",
     "evaluate_rules",
     "factor_score",
+    "fired_rules",
     "redecide",
     "report_rules",
+    "step_decisions",
 ]
 
 AUGMENTATION = frozenset({"kyphoplasty", "vertebroplasty", "either"})
@@ -118,13 +121,24 @@ def evaluate_rules(
     return truths
 
 
+def fired_rules(case: Case, pack: KnowledgePack) -> list[str]:
+    """Return the ids of every rule that holds for ``case``, in pack order: those that decide, the
+    coverage items, then those that report."""
+    facts = build_facts(case, pack)
+    truths: dict[str, Truth] = {}
+    facts.rule_truths = truths
+    for rule_list in _RULE_LISTS:
+        evaluate_rules(facts, pack, rule_list, truths)  # type: ignore[arg-type]
+    return [rule_id for rule_id, truth in truths.items() if truth is True]
+
+
 def decide(truths: Mapping[str, Truth], pack: KnowledgePack) -> Decision:
     """Return the decision that the rules' truth values give (policy §2–§3)."""
     for position, step in enumerate(pack.steps):
         for rule in step.rules:
             if truths[rule.id] is True:
                 return _decisions(pack).by_step[position]
-    return _by_score(factor_score(truths, pack), pack)
+    return decision_by_score(factor_score(truths, pack), pack)
 
 
 def factor_score(truths: Mapping[str, Truth], pack: KnowledgePack) -> int:
@@ -154,13 +168,13 @@ def redecide(
         if any(changed.get(rule.id, truths[rule.id]) is True for rule in steps[position].rules):
             return _decisions(pack).by_step[position]
     if baseline.score is None:
-        return _by_score(factor_score({**truths, **changed}, pack), pack)
+        return decision_by_score(factor_score({**truths, **changed}, pack), pack)
     score = baseline.score
     weights = pack.factor_weights
     for rule_id, truth in changed.items():
         if rule_id in weights and (truth is True) != (truths[rule_id] is True):
             score += weights[rule_id] if truth is True else -weights[rule_id]
-    return _by_score(score, pack)
+    return decision_by_score(score, pack)
 
 
 @dataclass(frozen=True)
@@ -180,7 +194,13 @@ def _decisions(pack: KnowledgePack) -> _Decisions:
     )
 
 
-def _by_score(score: int, pack: KnowledgePack) -> Decision:
+def step_decisions(pack: KnowledgePack) -> tuple[Decision, ...]:
+    """Return the decision each step makes when one of its rules fires, in step order."""
+    return _decisions(pack).by_step
+
+
+def decision_by_score(score: int, pack: KnowledgePack) -> Decision:
+    """Return the decision step 5 makes for a factor score: the procedure and the strength."""
     known = _decisions(pack).by_score.get(score)
     if known is not None:
         return known

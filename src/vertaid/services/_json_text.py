@@ -1,0 +1,69 @@
+"""Reading one JSON document from bytes, refusing what is not a sensible case text.
+
+Too large, empty, binary, not JSON or nested too deeply: each is a one-line reason, never a crash. The
+command line (a case file) and cohorts (a line of JSON Lines) give the same reasons.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "UnreadableInput", "parse_json_text"]
+
+MAX_BYTES: Final = 1024 * 1024
+"""Inputs larger than 1 MiB are refused (CONTRACT §4)."""
+
+MAX_DEPTH: Final = 32
+"""A case nests four levels deep; anything far deeper is not a case and is refused before it is walked."""
+
+
+class UnreadableInput(ValueError):
+    """The input cannot be read as a JSON document; the message is one line naming the reason."""
+
+
+def _reject_constant(name: str) -> object:
+    raise UnreadableInput(f"is not JSON: {name} is not a JSON number")
+
+
+def _depth(document: object) -> int:
+    deepest = 0
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return depth
+            members = value.values() if isinstance(value, dict) else value
+            stack.extend((member, depth + 1) for member in members)
+    return deepest
+
+
+def parse_json_text(raw: bytes) -> object:
+    """Parse one JSON document from ``raw``.
+
+    Raises:
+        UnreadableInput: with a one-line reason (the caller names the source).
+    """
+    if len(raw) > MAX_BYTES:
+        raise UnreadableInput("is larger than 1 MiB; a case is a few kilobytes")
+    if not raw.strip():
+        raise UnreadableInput("is empty")
+    if b"\x00" in raw:
+        raise UnreadableInput("is binary, not a JSON text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UnreadableInput("is not UTF-8 text") from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise UnreadableInput(
+            f"is not JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+        ) from None
+    except RecursionError:
+        raise UnreadableInput(f"is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    if _depth(document) > MAX_DEPTH:
+        raise UnreadableInput(f"is nested too deeply (more than {MAX_DEPTH} levels)")
+    return document
