@@ -9,11 +9,12 @@ the same answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import polars as pl
 
+from vertaid.cohort._flat import strip_nulls
 from vertaid.cohort._layout import CASE_DTYPE, admitted, non_null_members
 from vertaid.cohort._policy import RESULT_COLUMNS, assess_columns
 from vertaid.cohort._text_audit import keys_admitted, needs_skeleton, skeleton_admitted
@@ -23,7 +24,7 @@ from vertaid.domain.engine import fired_rules
 from vertaid.domain.pack import KnowledgePack
 from vertaid.services._json_text import MAX_BYTES, UnreadableInput, parse_json_text
 
-__all__ = ["OUTPUT_SCHEMA", "assess_lines", "output_schema"]
+__all__ = ["OUTPUT_SCHEMA", "assess_cases", "assess_lines", "assess_vouched", "output_schema"]
 
 _CHUNK: Final = 256
 """When a batch holds a line the decoder refuses, it is retried in pieces this long."""
@@ -62,57 +63,103 @@ def assess_lines(lines: pl.DataFrame, pack: KnowledgePack, *, explain: bool = Fa
         One row per line, in line order (:func:`output_schema`): a rejected line has ``rejected`` set to
         its reasons and no result.
     """
-    schema = output_schema(explain)
     looks_like_object = pl.col("line").str.strip_chars().str.starts_with("{") & (
         pl.col("line").str.len_bytes() <= MAX_BYTES
     )
     candidates = lines.filter(looks_like_object)
-    one_by_one = [lines.filter(~looks_like_object)]
+    unread = [lines.filter(~looks_like_object)]
     decoded_parts = []
     for part, decoded in _decode(candidates):
         if decoded is None:
-            one_by_one.append(part)
+            unread.append(part)
         else:
             decoded_parts.append(part.with_columns(decoded))
-    assessed = [pl.DataFrame(schema=schema)]
+    marked = pl.DataFrame(
+        schema={"line_number": pl.Int64, "line": pl.String, "case": CASE_DTYPE, "_vouched": pl.Boolean}
+    )
     if decoded_parts:
-        decoded_lines = pl.concat(decoded_parts)
         vouched = admitted(pl.col("case")) & keys_admitted(pl.col("line"), non_null_members(pl.col("case")))
-        marked = decoded_lines.with_columns(
+        marked = pl.concat(decoded_parts).with_columns(
             vouched.alias("_vouched"), needs_skeleton(pl.col("line"), pl.col("case")).alias("_skeleton")
         )
         # The costlier skeleton check runs only on the few lines that need it.
-        unsure = marked.filter(pl.col("_vouched") & pl.col("_skeleton"))
-        if unsure.height:
+        unsure = pl.col("_vouched") & pl.col("_skeleton")
+        if marked.select(unsure.any()).item():
             marked = pl.concat(
                 [
-                    marked.filter(~(pl.col("_vouched") & pl.col("_skeleton"))),
-                    unsure.with_columns(skeleton_admitted(pl.col("line"), pl.col("case")).alias("_vouched")),
+                    marked.filter(~unsure),
+                    marked.filter(unsure).with_columns(
+                        skeleton_admitted(pl.col("line"), pl.col("case")).alias("_vouched")
+                    ),
                 ]
             )
-        one_by_one.append(marked.filter(~pl.col("_vouched")).select("line_number", "line"))
-        columnar = marked.filter(pl.col("_vouched"))
+        marked = marked.drop("_skeleton")
+    unread_lines = pl.concat(unread).select("line_number", "line")
+    return assess_vouched(
+        marked.rename({"line": "_source"}),
+        pack,
+        explain=explain,
+        document_of=_json_document,
+        unread=unread_lines.rename({"line": "_source"}),
+    )
+
+
+def assess_vouched(
+    cases: pl.DataFrame,
+    pack: KnowledgePack,
+    *,
+    explain: bool,
+    document_of: Callable[[Any], object],
+    unread: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Assess decoded cases: those ``_vouched`` for by columns together, every other one by itself.
+
+    Args:
+        cases: ``line_number``, ``case`` (the decoded case), ``_vouched`` and ``_source`` (what
+            ``document_of`` turns back into the case as given, for the case model).
+        unread: ``line_number`` and ``_source`` of lines that could not be decoded into columns.
+    """
+    schema = output_schema(explain)
+    one_by_one = [cases.filter(~pl.col("_vouched")).select("line_number", "_source")]
+    if unread is not None:
+        one_by_one.append(unread)
+    assessed = [pl.DataFrame(schema=schema)]
+    columnar = cases.filter(pl.col("_vouched"))
+    if columnar.height:
         results = assess_columns(columnar.select("case"), pack, explain=explain)
         rows = pl.concat(
             [columnar.select("line_number", pl.col("case").struct.field("id").alias("case_id")), results],
             how="horizontal",
         )
-        one_by_one.append(
-            rows.filter(pl.col("_rounding_unsure"))
-            .select("line_number")
-            .join(columnar.select("line_number", "line"), on="line_number", maintain_order="left")
-        )
+        unsure = rows.get_column("_rounding_unsure")
+        one_by_one.append(columnar.filter(unsure).select("line_number", "_source"))
         assessed.append(
-            rows.filter(~pl.col("_rounding_unsure"))
-            .drop("_rounding_unsure")
+            rows.filter(~unsure)
             .with_columns(pl.lit(None, pl.String).alias("rejected"))
             .select(list(schema))
             .cast(schema)  # type: ignore[arg-type]
         )
-    slow = pl.concat(one_by_one).select("line_number", "line")
+    slow = pl.concat(one_by_one)
     if slow.height:
-        assessed.append(_assess_one_by_one(slow, pack, explain, schema))
+        rows_one_by_one = [
+            _assess_one(number, source, pack, explain, document_of) for number, source in slow.iter_rows()
+        ]
+        assessed.append(pl.DataFrame(rows_one_by_one, schema=schema, orient="row"))
     return pl.concat(assessed).sort("line_number")
+
+
+def assess_cases(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = False) -> pl.DataFrame:
+    """Assess a batch of typed cases (``line_number`` and the ``case`` struct), as from Parquet.
+
+    The columns' types are the case model's, so no key can be unknown: a case is assessed by columns
+    when its values pass the case model's checks, and by the case model otherwise.
+    """
+    marked = cases.with_columns(admitted(pl.col("case")).alias("_vouched"), pl.col("case").alias("_source"))
+    return assess_vouched(marked, pack, explain=explain, document_of=strip_nulls)
+
+
+def _json_document(line: str) -> object:
+    return parse_json_text(line.encode("utf-8"))
 
 
 def _decode(lines: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, pl.Series | None]]:
@@ -134,18 +181,14 @@ def _decode(lines: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, pl.Series | Non
             yield piece, decoded
 
 
-def _assess_one_by_one(
-    lines: pl.DataFrame, pack: KnowledgePack, explain: bool, schema: dict[str, pl.DataType]
-) -> pl.DataFrame:
-    rows = [_assess_line(number, text, pack, explain) for number, text in lines.iter_rows()]
-    return pl.DataFrame(rows, schema=schema, orient="row")
-
-
-def _assess_line(number: int, text: str, pack: KnowledgePack, explain: bool) -> tuple[Any, ...]:
+def _assess_one(
+    number: int, source: Any, pack: KnowledgePack, explain: bool, document_of: Callable[[Any], object]
+) -> tuple[Any, ...]:
+    """One case through the case model and the per-case engine: its row, or its reasons."""
     nothing = (None,) * len(RESULT_COLUMNS)
     extra: tuple[Any, ...] = (None,) if explain else ()
     try:
-        document = parse_json_text(text.encode("utf-8"))
+        document = document_of(source)
     except UnreadableInput as error:
         return (number, None, *nothing, *extra, f"the line {error}")
     try:

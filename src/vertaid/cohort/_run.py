@@ -1,0 +1,208 @@
+"""A cohort run: cases streamed in batches from a file, results to Parquet, rejects to a side file.
+
+Input is read natively by Polars in batches, so memory stays flat however long the file is; two batches
+are assessed at once (Polars releases the interpreter while it works), and results are written in line
+order. Both files are written beside their targets and renamed into place at the end, so a failed run
+leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from vertaid.cohort._batch import assess_cases, assess_lines, output_schema
+from vertaid.cohort._flat import FlatLayoutError, flat_batches, parquet_batches
+from vertaid.domain.pack import KnowledgePack
+
+__all__ = ["CohortInputError", "CohortSummary", "InputFormat", "assess_cohort", "input_format"]
+
+InputFormat = Literal["jsonl", "csv", "parquet"]
+
+DEFAULT_BATCH: Final = 100_000
+_WORKERS: Final = 2
+
+
+class CohortInputError(ValueError):
+    """The input file cannot be read as a cohort; the message is one line naming the reason."""
+
+
+@dataclass
+class CohortSummary:
+    """What a run did: how many cases were assessed and rejected, and what was decided."""
+
+    input: str
+    output: str
+    rejects: str
+    engine: str
+    assessed: int = 0
+    rejected: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+    coverage_met: int = 0
+    seconds: float = 0.0
+
+    @property
+    def cases_per_second(self) -> float:
+        """Lines handled (assessed or rejected) per second of the run."""
+        total = self.assessed + self.rejected
+        return total / self.seconds if self.seconds > 0 else 0.0
+
+    def add(self, rows: pl.DataFrame) -> None:
+        """Count a batch of output rows."""
+        assessed = rows.filter(pl.col("rejected").is_null())
+        self.assessed += assessed.height
+        self.rejected += rows.height - assessed.height
+        for decision, count in assessed.group_by("decision").len().iter_rows():
+            self.decisions[decision] += count
+        self.coverage_met += int(assessed["lcd_coverage_met"].sum())
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary for machines (``--summary-json``)."""
+        return {
+            "input": self.input,
+            "output": self.output,
+            "rejects": self.rejects,
+            "engine": self.engine,
+            "assessed": self.assessed,
+            "rejected": self.rejected,
+            "decisions": dict(sorted(self.decisions.items())),
+            "lcd_coverage_met": self.coverage_met,
+            "seconds": round(self.seconds, 3),
+            "cases_per_second": round(self.cases_per_second),
+        }
+
+
+def input_format(path: Path) -> InputFormat:
+    """Tell the input's format from its name: ``.jsonl``/``.ndjson``/``.json``, ``.csv`` or ``.parquet``."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    raise CohortInputError(f"{path.name}: unknown input format {suffix!r} (use .jsonl, .csv or .parquet)")
+
+
+def _json_lines(path: Path, batch_size: int) -> Iterator[pl.DataFrame]:
+    numbered = pl.scan_lines(path, row_index_name="line_number", row_index_offset=1)
+    for batch in numbered.collect_batches(chunk_size=batch_size):
+        yield batch.select(pl.col("line_number").cast(pl.Int64), pl.col("line"))
+
+
+_BatchFunction = Callable[..., pl.DataFrame]
+
+
+def _batches(path: Path, fmt: InputFormat, batch_size: int) -> tuple[_BatchFunction, Iterator[pl.DataFrame]]:
+    """The batch function for the format, and the batches it takes."""
+    if not path.is_file():
+        raise CohortInputError(f"{path}: no such file")
+    try:
+        if fmt == "jsonl":
+            return assess_lines, _json_lines(path, batch_size)
+        if fmt == "csv":
+            return assess_lines, flat_batches(path, fmt, batch_size)
+        return assess_cases, parquet_batches(path, batch_size)
+    except FlatLayoutError as error:
+        raise CohortInputError(str(error)) from None
+
+
+def assess_cohort(
+    input_path: Path,
+    output_path: Path,
+    pack: KnowledgePack,
+    *,
+    rejects_path: Path | None = None,
+    explain: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    on_batch: Callable[[CohortSummary], None] | None = None,
+) -> CohortSummary:
+    """Assess every case of ``input_path`` into ``output_path`` (Parquet) with the Polars engine.
+
+    Rejected lines go to ``rejects_path`` (JSON Lines: line number, case id, reasons), by default
+    ``OUTPUT.rejects.jsonl``. ``on_batch`` is told the running summary after each batch (progress).
+
+    Raises:
+        CohortInputError: the input cannot be read (the message names the reason).
+    """
+    fmt = input_format(input_path)
+    rejects_path = rejects_path or output_path.with_name(output_path.name + ".rejects.jsonl")
+    summary = CohortSummary(str(input_path), str(output_path), str(rejects_path), "polars")
+    schema = output_schema(explain)
+    results_schema = pl.DataFrame(schema=schema).drop("rejected").to_arrow().schema
+    started = time.perf_counter()
+    with (
+        _replacing(output_path) as parquet_temp,
+        _replacing(rejects_path) as rejects_temp,
+        pq.ParquetWriter(parquet_temp, results_schema) as writer,
+        open(rejects_temp, "w", encoding="utf-8") as rejects,
+        ThreadPoolExecutor(max_workers=_WORKERS) as workers,
+    ):
+        pending: list[Future[pl.DataFrame]] = []
+
+        def drain(keep: int) -> None:
+            while len(pending) > keep:
+                rows = pending.pop(0).result()
+                _write(rows, writer, rejects)
+                summary.add(rows)
+                summary.seconds = time.perf_counter() - started
+                if on_batch is not None:
+                    on_batch(summary)
+
+        try:
+            batch_function, batches = _batches(input_path, fmt, batch_size)
+            for batch in batches:
+                pending.append(workers.submit(batch_function, batch, pack, explain=explain))
+                drain(keep=_WORKERS)
+            drain(keep=0)
+        except FlatLayoutError as error:
+            raise CohortInputError(str(error)) from None
+        except pl.exceptions.PolarsError as error:
+            raise CohortInputError(
+                f"{input_path.name}: cannot be read ({str(error).splitlines()[0]})"
+            ) from None
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write(rows: pl.DataFrame, writer: pq.ParquetWriter, rejects: Any) -> None:
+    assessed = rows.filter(pl.col("rejected").is_null()).drop("rejected")
+    if assessed.height:
+        writer.write_table(assessed.to_arrow())
+    for line_number, case_id, reasons in (
+        rows.filter(pl.col("rejected").is_not_null()).select("line_number", "case_id", "rejected").iter_rows()
+    ):
+        record = {"line_number": line_number, "case_id": case_id, "reasons": reasons}
+        rejects.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+class _replacing:
+    """A temporary file beside ``target``, renamed onto it on success and removed on failure."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.temporary = ""
+
+    def __enter__(self) -> str:
+        handle, self.temporary = tempfile.mkstemp(
+            prefix=f".{self.target.name}.", dir=self.target.parent or "."
+        )
+        os.close(handle)
+        return self.temporary
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is None:
+            os.replace(self.temporary, self.target)
+        else:
+            Path(self.temporary).unlink(missing_ok=True)
