@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from vertaid.cli._cohort import cohort
+
 __all__ = ["app"]
 
 app = typer.Typer(
@@ -176,3 +178,6 @@ def schema(which: Annotated[SchemaName, typer.Argument(help="case or pack")] = S
 
         document = pack_json_schema()
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+app.command()(cohort)

@@ -96,14 +96,14 @@ class _PolicyCompiler:
         return operand
 
     @staticmethod
-    def compare(column: pl.Expr, op_name: str, threshold: Any) -> pl.Expr:
+    def compare(column: pl.Expr, op_name: str, threshold: float) -> pl.Expr:
         if op_name == "lt":
-            return column < threshold
+            return column.lt(threshold)
         if op_name == "le":
-            return column <= threshold
+            return column.le(threshold)
         if op_name == "gt":
-            return column > threshold
-        return column >= threshold
+            return column.gt(threshold)
+        return column.ge(threshold)
 
     # -- forms ---------------------------------------------------------------------------------
 
@@ -218,7 +218,9 @@ def _height_from_morphometry(decimals: int) -> tuple[pl.Expr, pl.Expr]:
     it, and whether the rounding is too close to a tie to be sure columns round it as Python does."""
     expected = pl.max_horizontal(pl.col("_mm_posterior"), pl.col("_mm_reference_posterior"))
     smallest = pl.min_horizontal(pl.col("_mm_anterior"), pl.col("_mm_middle"), pl.col("_mm_posterior"))
-    loss = pl.max_horizontal(100 * (1 - smallest / expected), pl.lit(0.0))
+    shortfall = 100 * (1 - smallest / expected)
+    # max_horizontal skips nulls: without morphometry the loss must stay unknown, not 0.
+    loss = pl.when(shortfall.is_not_null()).then(pl.max_horizontal(shortfall, pl.lit(0.0)))
     scaled = loss * (10**decimals)
     near_tie = ((scaled - scaled.floor()) - 0.5).abs() < 1e-6
     return loss.round(decimals), near_tie

@@ -195,9 +195,7 @@ class _replacing:
         self.temporary = ""
 
     def __enter__(self) -> str:
-        handle, self.temporary = tempfile.mkstemp(
-            prefix=f".{self.target.name}.", dir=self.target.parent or "."
-        )
+        handle, self.temporary = tempfile.mkstemp(prefix=f".{self.target.name}.", dir=self.target.parent)
         os.close(handle)
         return self.temporary
 
