@@ -46,7 +46,7 @@ def cohort(
     summary_json: Annotated[
         Path | None, typer.Option("--summary-json", metavar="FILE", help="Also write the summary as JSON.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Cases per batch.")] = 100_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Cases per batch.")] = 50_000,
     spark_master: Annotated[
         str | None, typer.Option("--spark-master", metavar="URL", help="Spark master (default local[*]).")
     ] = None,

@@ -30,7 +30,7 @@ __all__ = ["CohortInputError", "CohortSummary", "InputFormat", "assess_cohort", 
 
 InputFormat = Literal["jsonl", "csv", "parquet"]
 
-DEFAULT_BATCH: Final = 100_000
+DEFAULT_BATCH: Final = 50_000
 _WORKERS: Final = 2
 
 
