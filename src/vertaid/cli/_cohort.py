@@ -46,7 +46,7 @@ def cohort(
     summary_json: Annotated[
         Path | None, typer.Option("--summary-json", metavar="FILE", help="Also write the summary as JSON.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Cases per batch.")] = 50_000,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Cases per batch (default 50,000).")] = None,
     spark_master: Annotated[
         str | None, typer.Option("--spark-master", metavar="URL", help="Spark master (default local[*]).")
     ] = None,
@@ -83,7 +83,7 @@ def _run(
     engine: Engine,
     explain: bool,
     rejects: Path | None,
-    batch_size: int,
+    batch_size: int | None,
     spark_master: str | None,
     quiet: bool,
     errors: Console,
@@ -129,8 +129,8 @@ def _run(
                     default_pack(),
                     rejects_path=rejects,
                     explain=explain,
-                    batch_size=batch_size,
                     on_batch=on_batch,
+                    **({} if batch_size is None else {"batch_size": batch_size}),
                 )
     except CohortInputError as error:
         errors.print(f"vertaid: {error}", markup=False)
