@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$missing >/dev/null 2>&1; } || \
 		echo "could not install $$missing: PDF reports may be slow or unavailable"; \
 	fi
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cohort]'
 	@# Byte-compile the sources once, so start-up does not pay for it where bytecode is not written.
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/assess_throughput.py
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/report_speed.py
+	$(BIN)/python bench/synth_speed.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build dist
