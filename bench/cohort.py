@@ -11,6 +11,7 @@ peak resident memory of each run (its own process). Then the per-case Python loo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -65,15 +66,15 @@ def _per_case_loop(source: Path, sample: int) -> float:
             lines.append(handle.readline())
     started = time.perf_counter()
     for line in lines:
-        try:
+        with contextlib.suppress(vertaid.InvalidCase, ValueError):
             vertaid.assess(json.loads(line))
-        except (vertaid.InvalidCase, ValueError):
-            pass
     return sample / (time.perf_counter() - started)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--sample", type=int, default=20_000, help="cases for the per-case loop")
     arguments = parser.parse_args()
@@ -86,15 +87,22 @@ def main() -> None:
             count, seconds, peak = _run(source, work / "out.parquet")
             rate = count / seconds
             best_rate = max(best_rate, rate)
-            print(f"{size:>11,} cases  JSON Lines -> Parquet  {rate:>10,.0f} cases/s  peak {peak / 1024:,.0f} MiB")
+            print(
+                f"{size:>11,} cases  JSON Lines -> Parquet  {rate:>10,.0f} cases/s  peak {peak // 1024:,} MiB"
+            )
             flat = work / f"cases-{size}.parquet"
             subprocess.run([sys.executable, "-c", _TO_PARQUET, str(source), str(flat)], check=True)
             count, seconds, peak = _run(flat, work / "out.parquet")
-            print(f"{size:>11,} cases  Parquet -> Parquet     {count / seconds:>10,.0f} cases/s  peak {peak / 1024:,.0f} MiB")
+            rate = count / seconds
+            print(
+                f"{size:>11,} cases  Parquet -> Parquet     {rate:>10,.0f} cases/s  peak {peak // 1024:,} MiB"
+            )
             source.unlink()
             flat.unlink()
         sample_source = work / "sample.jsonl"
-        subprocess.run([_vertaid(), "synth", str(arguments.sample), "-o", str(sample_source), "--seed", "7"], check=True)
+        subprocess.run(
+            [_vertaid(), "synth", str(arguments.sample), "-o", str(sample_source), "--seed", "7"], check=True
+        )
         loop = _per_case_loop(sample_source, arguments.sample)
         print(f"per-case Python loop (json.loads + vertaid.assess): {loop:,.0f} cases/s")
         print(f"JSON Lines cohort / per-case loop: {best_rate / loop:,.0f}x")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -178,6 +179,64 @@ def schema(which: Annotated[SchemaName, typer.Argument(help="case or pack")] = S
 
         document = pack_json_schema()
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _whole_number(text: str, name: str) -> int:
+    """A command-line whole number, 0 or more; a one-line reason and exit 2 otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        _fail([f"vertaid synth: {name} must be a whole number, 0 or more (got {text!r})"], EXIT_INVALID_INPUT)
+    return value
+
+
+@app.command()
+def synth(
+    count: Annotated[str, typer.Argument(metavar="N", help="How many cases (lines) to write.")],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="The JSON Lines file to write, or - for standard output."
+        ),
+    ],
+    seed: Annotated[
+        str,
+        typer.Option(
+            "--seed", "-s", metavar="S", help="The random seed: the same N and S give the same file."
+        ),
+    ] = "0",
+    invalid_fraction: Annotated[
+        str,
+        typer.Option(
+            "--invalid-fraction",
+            metavar="F",
+            help="The share of lines (0 to 1) made invalid on purpose, in varied ways, to show rejects.",
+        ),
+    ] = "0",
+) -> None:
+    """Write N synthetic cases (vertaid.case/1) as JSON Lines: illustrative, for demos, tests, benchmarks."""
+    number, random_seed = _whole_number(count, "N"), _whole_number(seed, "the seed")
+    try:
+        fraction = float(invalid_fraction)
+    except ValueError:
+        fraction = math.nan
+    if not 0 <= fraction <= 1:
+        _fail(
+            [f"vertaid synth: the invalid fraction must be from 0 to 1 (got {invalid_fraction!r})"],
+            EXIT_INVALID_INPUT,
+        )
+    from vertaid.cli._output import check_writable, write_chunks_atomically
+    from vertaid.cohort._synth import invalid_line_count, synthesise_jsonl
+
+    with _exit_codes_for_failures("", output):
+        check_writable(output)
+        write_chunks_atomically(output, synthesise_jsonl(number, random_seed, fraction))
+    if output != "-":
+        invalid = invalid_line_count(number, fraction)
+        broken = f", {invalid} of them deliberately invalid" if invalid else ""
+        sys.stderr.write(f"vertaid: wrote {number} synthetic cases to {output}{broken}\n")
 
 
 app.command()(cohort)

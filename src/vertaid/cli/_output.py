@@ -1,4 +1,4 @@
-"""Writing a report file atomically: to a temporary file beside the target, then renamed over it.
+"""Writing an output file atomically: to a temporary file beside the target, then renamed over it.
 
 A reader never sees half a report, and a failed write leaves nothing behind: either the whole new file
 is there, or whatever was there before is untouched. Problems are one-line reasons, never a crash.
@@ -10,9 +10,10 @@ import contextlib
 import os
 import secrets
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["UnwritableOutput", "check_writable", "write_atomically"]
+__all__ = ["UnwritableOutput", "check_writable", "write_atomically", "write_chunks_atomically"]
 
 
 class UnwritableOutput(OSError):
@@ -53,8 +54,19 @@ def write_atomically(target: str, content: bytes) -> None:
     Raises:
         UnwritableOutput: with a one-line reason.
     """
+    write_chunks_atomically(target, (content,))
+
+
+def write_chunks_atomically(target: str, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` one after another to ``target`` (``-`` is standard output), as one file that
+    appears whole or not at all; memory holds one chunk at a time.
+
+    Raises:
+        UnwritableOutput: with a one-line reason.
+    """
     if target == "-":
-        sys.stdout.buffer.write(content)
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
         return
     path = Path(target)
@@ -65,7 +77,8 @@ def write_atomically(target: str, content: bytes) -> None:
         raise UnwritableOutput(_reason(error)) from None
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
+            for chunk in chunks:
+                handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, path)
