@@ -126,11 +126,15 @@ _KEYS: Final = sorted(
 @st.composite
 def mangled_line(draw: st.DrawFn) -> str:
     """A case's JSON text with one thing wrong or unusual: an unknown, misplaced or repeated key (with a
-    value or null), a value of the wrong type, an id that looks like a number, or escapes."""
+    value or null), a value of the wrong type, an id that looks like a number, or escapes; sometimes
+    with an object's keys in reverse order."""
     case = draw(ANY_CASE)
     objects = _objects(case)
     target = draw(st.sampled_from(objects))
     kind = draw(st.sampled_from(["key", "misplaced", "repeat", "type", "id", "escape"]))
+    if draw(st.booleans()):  # keys out of the case model's order take the slower, general check
+        for member in list(target)[::-1]:
+            target[member] = target.pop(member)
     value: Any = draw(st.sampled_from([None, 1, 2.5, "x", True, [], {}]))
     text = json.dumps(case)
     if kind == "key":

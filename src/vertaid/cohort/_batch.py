@@ -26,8 +26,8 @@ from vertaid.services._json_text import MAX_BYTES, UnreadableInput, parse_json_t
 
 __all__ = ["OUTPUT_SCHEMA", "assess_cases", "assess_lines", "assess_vouched", "output_schema"]
 
-_CHUNK: Final = 256
-"""When a batch holds a line the decoder refuses, it is retried in pieces this long."""
+_PIECE: Final = 64
+"""When a batch holds a line the decoder refuses, it is retried in pieces this long, then halved."""
 
 
 def output_schema(explain: bool) -> dict[str, pl.DataType]:
@@ -68,29 +68,30 @@ def assess_lines(lines: pl.DataFrame, pack: KnowledgePack, *, explain: bool = Fa
     )
     candidates = lines.filter(looks_like_object)
     unread = [lines.filter(~looks_like_object)]
-    decoded_parts = []
+    decoded_lines: list[pl.DataFrame] = []
+    decoded_cases: list[pl.Series] = []
     for part, decoded in _decode(candidates):
         if decoded is None:
             unread.append(part)
         else:
-            decoded_parts.append(part.with_columns(decoded))
+            decoded_lines.append(part)
+            decoded_cases.append(decoded)
     marked = pl.DataFrame(
         schema={"line_number": pl.Int64, "line": pl.String, "case": CASE_DTYPE, "_vouched": pl.Boolean}
     )
-    if decoded_parts:
+    if decoded_lines:
         vouched = admitted(pl.col("case")) & keys_admitted(pl.col("line"), non_null_members(pl.col("case")))
-        marked = pl.concat(decoded_parts).with_columns(
+        marked = pl.concat(decoded_lines).hstack([pl.concat(decoded_cases)]).rechunk().with_columns(
             vouched.alias("_vouched"), needs_skeleton(pl.col("line"), pl.col("case")).alias("_skeleton")
         )
         # The costlier skeleton check runs only on the few lines that need it.
         unsure = pl.col("_vouched") & pl.col("_skeleton")
         if marked.select(unsure.any()).item():
+            checked = marked.filter(unsure)
             marked = pl.concat(
                 [
                     marked.filter(~unsure),
-                    marked.filter(unsure).with_columns(
-                        skeleton_admitted(pl.col("line"), pl.col("case")).alias("_vouched")
-                    ),
+                    checked.with_columns(skeleton_admitted(checked.select("line", "case"))),
                 ]
             )
         marked = marked.drop("_skeleton")
@@ -163,22 +164,38 @@ def _json_document(line: str) -> object:
 
 
 def _decode(lines: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, pl.Series | None]]:
-    """Yield pieces of ``lines`` with their decoded ``case`` column, or None for a piece the decoder
-    refuses (a line of the wrong types or not JSON): those go one by one to the case model."""
+    """Yield pieces of ``lines`` with their decoded ``case`` column, or None for a line the decoder
+    refuses (not JSON, or a value of the wrong type): it goes alone to the case model.
+
+    The decoder refuses a whole piece for one bad line, so a refused batch is retried in short pieces,
+    and a refused piece is halved until the bad lines stand alone.
+    """
     decode = pl.col("line").str.json_decode(CASE_DTYPE).alias("case")
+
+    def pieces(part: pl.DataFrame, length: int) -> Iterator[tuple[pl.DataFrame, pl.Series | None]]:
+        for start in range(0, part.height, length):
+            piece = part.slice(start, length)
+            try:
+                decoded = _decoded(piece, decode)
+            except pl.exceptions.PolarsError:
+                if piece.height == 1:
+                    yield piece, None
+                else:
+                    yield from pieces(piece, (piece.height + 1) // 2)
+            else:
+                yield piece, decoded
+
     try:
-        yield lines, lines.select(decode).to_series()
-        return
+        yield lines, _decoded(lines, decode)
     except pl.exceptions.PolarsError:
-        pass
-    for start in range(0, lines.height, _CHUNK):
-        piece = lines.slice(start, _CHUNK)
-        try:
-            decoded = piece.select(decode).to_series()
-        except pl.exceptions.PolarsError:
-            yield piece, None
-        else:
-            yield piece, decoded
+        yield from pieces(lines, _PIECE)
+
+
+def _decoded(lines: pl.DataFrame, decode: pl.Expr) -> pl.Series:
+    decoded = lines.select(decode).to_series()
+    if decoded.len() != lines.height:  # what the decoder makes of a line that is not one JSON value
+        raise pl.exceptions.ComputeError("a line did not decode to one value")
+    return decoded
 
 
 def _assess_one(

@@ -13,8 +13,8 @@ is vouched for only when its text shows none of them. Two checks, the cheap one 
 2. **Skeleton**, for lines with a ``null`` or an id that could be a number's text: no backslash (so each
    ``"`` delimits a string and a string followed by ``:`` is a key); the *skeleton* — keys and brackets
    in order — fits the case grammar built from the case model's shapes, so every key, even one given as
-   ``null``, belongs to the object it is in; no key given as ``null`` is also given elsewhere (the
-   decoder keeps the first of two repeated keys, the case model the last); and the id, when given, is a
+   ``null``, belongs to the object it is in; no object has a key twice (the decoder keeps the first of
+   two repeated keys, the case model the last); and the id, when given, is a
    JSON string.
 
 A line that fails is not rejected here: it goes to the case model, which decides.
@@ -34,7 +34,6 @@ __all__ = ["keys_admitted", "needs_skeleton", "skeleton_admitted"]
 
 _KEY: Final = r'"[^"]*"\s*:'
 _NULL_VALUE: Final = r":\s*null"
-_NULL_KEY: Final = r'"[^"]*"\s*:\s*null'
 _SKELETON_TOKEN: Final = r'"[^"]*"\s*:|[{}\[\]]'
 _LOOKS_LIKE_NUMBER_OR_LITERAL: Final = r"^(?:-?[0-9][0-9.eE+-]*|true|false)$"
 
@@ -58,6 +57,22 @@ def _skeleton_pattern(shape: Record) -> str:
     return r"\{(?:" + "|".join(members) + r")*\}"
 
 
+def _ordered_skeleton_pattern(shape: Record) -> str:
+    """A regular expression for skeletons whose keys come in the case model's order, each at most once:
+    the way most writers (and ``vertaid synth``) write cases, checked in one pass."""
+    members = []
+    for name, field in shape.fields.items():
+        value = ""
+        if isinstance(field.shape, Record):
+            value = f"(?:{_ordered_skeleton_pattern(field.shape)})?"
+        elif isinstance(field.shape, ListOf):
+            item = field.shape.item
+            inner = f"(?:{_ordered_skeleton_pattern(item)})*" if isinstance(item, Record) else ""
+            value = rf"(?:\[{inner}\])?"
+        members.append(f"(?:{re.escape(_quoted(name))}:{value})?")
+    return r"\{" + "".join(members) + r"\}"
+
+
 def _text_members(shape: Shape) -> tuple[str, ...]:
     """The top-level members that hold free text (the case id): their value must be a JSON string."""
     assert isinstance(shape, Record)
@@ -65,6 +80,7 @@ def _text_members(shape: Shape) -> tuple[str, ...]:
 
 
 _CASE_SKELETON: Final = "^" + _skeleton_pattern(CASE_SHAPE) + "$"
+_ORDERED_CASE_SKELETON: Final = "^" + _ordered_skeleton_pattern(CASE_SHAPE) + "$"
 _TEXT_MEMBERS: Final = _text_members(CASE_SHAPE)
 
 
@@ -85,25 +101,46 @@ def needs_skeleton(line: pl.Expr, decoded: pl.Expr) -> pl.Expr:
     return check.fill_null(True)
 
 
-def skeleton_admitted(line: pl.Expr, decoded: pl.Expr) -> pl.Expr:
-    """The skeleton check (2): never null; true when every key, even one given as ``null``, is where it
-    belongs and given once, and the id is a JSON string."""
-    skeleton = (
-        line.str.extract_all(_SKELETON_TOKEN)
-        .list.join("")
-        .str.replace_all(r'"\s+:', '":')
-        .str.contains(_CASE_SKELETON)
-    )
-    key_names = line.str.extract_all(_KEY).list.eval(pl.element().str.replace(r"\s*:$", ""))
-    null_names = line.str.extract_all(_NULL_KEY).list.eval(pl.element().str.replace(r"\s*:\s*null$", ""))
-    repeated = key_names.list.eval(pl.element().filter(pl.element().is_duplicated()))
-    admitted = (
-        ~line.str.contains("\\", literal=True)
-        & skeleton
-        & (null_names.list.set_intersection(repeated).list.len() == 0)
-    )
+def skeleton_admitted(lines: pl.DataFrame) -> pl.Series:
+    """The skeleton check (2) of each row of ``lines`` (``line`` and the decoded ``case``): true when
+    every key, even one given as ``null``, is where it belongs and given once in its object, and the id
+    is a JSON string."""
+    text_checks = ~pl.col("line").str.contains("\\", literal=True)
     for name in _TEXT_MEMBERS:
-        given_as_text = line.str.count_matches(re.escape(_quoted(name)) + r'\s*:\s*"')
-        held = decoded.struct.field(name).is_not_null().cast(pl.UInt32)
-        admitted = admitted & (given_as_text == held)
-    return admitted.fill_null(False)
+        given_as_text = pl.col("line").str.count_matches(re.escape(_quoted(name)) + r'\s*:\s*"')
+        held = pl.col("case").struct.field(name).is_not_null().cast(pl.UInt32)
+        text_checks = text_checks & (given_as_text == held)
+    skeleton = pl.col("line").str.extract_all(_SKELETON_TOKEN).list.join("").str.replace_all(r'"\s+:', '":')
+    marked = lines.select(
+        pl.int_range(pl.len()).alias("_index"),
+        text_checks.fill_null(False).alias("_text"),
+        skeleton.alias("_skeleton"),
+    ).with_columns(pl.col("_skeleton").str.contains(_ORDERED_CASE_SKELETON).alias("_in_order"))
+    # Keys in the case model's order, each at most once, take one pass. Others need the grammar in any
+    # order, each fracture's keys different, and the rest of the case's names all different (records
+    # do not share member names, so there any repeat is a key given twice).
+    other = marked.filter(~pl.col("_in_order"))
+    if other.height:
+        fractures = pl.col("_skeleton").str.extract(_FRACTURES, 1).str.extract_all(_FRACTURE_OBJECT)
+        any_order = (
+            pl.col("_skeleton").str.contains(_CASE_SKELETON)
+            & _each_key_once(pl.col("_skeleton").str.replace(_FRACTURES, ""))
+            & fractures.list.eval(_each_key_once(pl.element())).list.all()
+        )
+        marked = pl.concat(
+            [
+                marked.filter(pl.col("_in_order")),
+                other.with_columns(any_order.fill_null(False).alias("_in_order")),
+            ]
+        ).sort("_index")
+    return marked.select((pl.col("_text") & pl.col("_in_order")).alias("_vouched")).to_series()
+
+
+_SKELETON_KEY: Final = r'"[^"]*":'
+_FRACTURES: Final = r'"fractures":\[([^\[\]]*)\]'
+_FRACTURE_OBJECT: Final = r"\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}"
+
+
+def _each_key_once(skeleton: pl.Expr) -> pl.Expr:
+    keys = skeleton.str.extract_all(_SKELETON_KEY)
+    return keys.list.n_unique() == keys.list.len()
