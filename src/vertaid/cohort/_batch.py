@@ -15,7 +15,7 @@ from typing import Any, Final
 import polars as pl
 
 from vertaid.cohort._flat import strip_nulls
-from vertaid.cohort._layout import CASE_DTYPE, admitted, non_null_members
+from vertaid.cohort._layout import CASE_DTYPE, admitted
 from vertaid.cohort._policy import RESULT_COLUMNS, assess_columns
 from vertaid.cohort._text_audit import keys_admitted, needs_skeleton, skeleton_admitted
 from vertaid.domain.assessment import assess_case
@@ -80,9 +80,14 @@ def assess_lines(lines: pl.DataFrame, pack: KnowledgePack, *, explain: bool = Fa
         schema={"line_number": pl.Int64, "line": pl.String, "case": CASE_DTYPE, "_vouched": pl.Boolean}
     )
     if decoded_lines:
-        vouched = admitted(pl.col("case")) & keys_admitted(pl.col("line"), non_null_members(pl.col("case")))
-        marked = pl.concat(decoded_lines).hstack([pl.concat(decoded_cases)]).rechunk().with_columns(
-            vouched.alias("_vouched"), needs_skeleton(pl.col("line"), pl.col("case")).alias("_skeleton")
+        vouched = admitted(pl.col("case")) & keys_admitted(pl.col("line"), pl.col("case"))
+        marked = (
+            pl.concat(decoded_lines)
+            .hstack([pl.concat(decoded_cases)])
+            .rechunk()
+            .with_columns(
+                vouched.alias("_vouched"), needs_skeleton(pl.col("line"), pl.col("case")).alias("_skeleton")
+            )
         )
         # The costlier skeleton check runs only on the few lines that need it.
         unsure = pl.col("_vouched") & pl.col("_skeleton")

@@ -11,7 +11,8 @@ every problem (or accepts the row, when the columns were merely too strict to te
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
 import polars as pl
 
@@ -22,12 +23,14 @@ __all__ = ["CASE_DTYPE", "FRACTURE_DTYPE", "admitted", "non_null_members", "pola
 
 
 def polars_dtype(shape: Shape) -> pl.DataType:
-    """Return the Polars type that holds a value of ``shape``."""
+    """Return the Polars type that holds a value of ``shape``.
+
+    Whole numbers are held as floats: the JSON decoder would cut ``2.5`` to ``2`` in an integer column,
+    where the case model refuses it; as a float, the check below sees that it is not whole.
+    """
     if isinstance(shape, Boolean):
         return pl.Boolean()
-    if isinstance(shape, Integer):
-        return pl.Int64()
-    if isinstance(shape, Number):
+    if isinstance(shape, Integer | Number):
         return pl.Float64()
     if isinstance(shape, Text):
         return pl.String()
@@ -35,7 +38,7 @@ def polars_dtype(shape: Shape) -> pl.DataType:
         if all(isinstance(value, str) for value in shape.values):
             return pl.String()
         if all(isinstance(value, int) and not isinstance(value, bool) for value in shape.values):
-            return pl.Int64()
+            return pl.Float64()
     if isinstance(shape, ListOf):
         return pl.List(polars_dtype(shape.item))
     if isinstance(shape, Record):
@@ -70,7 +73,9 @@ def _value_admitted(value: pl.Expr, shape: Shape) -> pl.Expr:
     if isinstance(shape, Boolean):
         return pl.lit(True)
     if isinstance(shape, Integer | Number):
-        check = value.is_finite() if isinstance(shape, Number) else pl.lit(True)
+        check = (
+            value.is_finite() & (value == value.floor()) if isinstance(shape, Integer) else value.is_finite()
+        )
         if shape.minimum is not None:
             low = (
                 value > shape.minimum
@@ -89,7 +94,7 @@ def _value_admitted(value: pl.Expr, shape: Shape) -> pl.Expr:
             check = check & (value.str.strip_chars().str.len_chars() > 0)
         return check.fill_null(False)
     if isinstance(shape, Choice):
-        return value.is_in(list(shape.values)).fill_null(False)
+        return value.is_in(_choice_values(shape)).fill_null(False)
     if isinstance(shape, ListOf):
         length = value.list.len()
         check = length >= shape.min_items
@@ -108,18 +113,26 @@ def _value_admitted(value: pl.Expr, shape: Shape) -> pl.Expr:
     raise TypeError(f"no check for {shape!r}")  # pragma: no cover - every case shape is covered
 
 
-def non_null_members(column: pl.Expr, shape: Shape = CASE_SHAPE) -> pl.Expr:
-    """Return how many members, at every depth, hold a value (not null): one per key the row's JSON
-    text must have had, besides those given as ``null``."""
+def _choice_values(shape: Choice) -> list[Any]:
+    return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in shape.values]
+
+
+def non_null_members(
+    column: pl.Expr, shape: Shape = CASE_SHAPE, counted: Callable[[Shape], bool] = lambda shape: True
+) -> pl.Expr:
+    """Return how many members, at every depth, hold a value (not null) and are ``counted`` (by shape):
+    with every member counted, one per key the row's JSON text must have had besides those given as
+    ``null``."""
     if not isinstance(shape, Record):
         return pl.lit(0, pl.UInt32)
     total: pl.Expr = pl.lit(0, pl.UInt32)
     for name, field in shape.fields.items():
         member = column.struct.field(name)
-        total = total + member.is_not_null().cast(pl.UInt32)
+        if counted(field.shape):
+            total = total + member.is_not_null().cast(pl.UInt32)
         if isinstance(field.shape, Record):
-            total = total + non_null_members(member, field.shape).fill_null(0)
+            total = total + non_null_members(member, field.shape, counted).fill_null(0)
         elif isinstance(field.shape, ListOf) and isinstance(field.shape.item, Record):
-            inner = non_null_members(pl.element(), field.shape.item)
+            inner = non_null_members(pl.element(), field.shape.item, counted)
             total = total + member.list.eval(inner).list.sum().fill_null(0).cast(pl.UInt32)
     return total

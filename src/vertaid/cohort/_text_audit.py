@@ -27,13 +27,16 @@ from typing import Final
 
 import polars as pl
 
-from vertaid.domain._shapes import ListOf, Record, Shape, Text
+from vertaid.cohort._layout import non_null_members
+from vertaid.domain._shapes import Boolean, ListOf, Record, Shape, Text
 from vertaid.domain.case import CASE_SHAPE
 
 __all__ = ["keys_admitted", "needs_skeleton", "skeleton_admitted"]
 
 _KEY: Final = r'"[^"]*"\s*:'
 _NULL_VALUE: Final = r":\s*null"
+_BOOLEAN_VALUE: Final = r":\s*(?:true|false)"
+_LIST_VALUE: Final = r":\s*\["
 _SKELETON_TOKEN: Final = r'"[^"]*"\s*:|[{}\[\]]'
 _LOOKS_LIKE_NUMBER_OR_LITERAL: Final = r"^(?:-?[0-9][0-9.eE+-]*|true|false)$"
 
@@ -84,11 +87,22 @@ _ORDERED_CASE_SKELETON: Final = "^" + _ordered_skeleton_pattern(CASE_SHAPE) + "$
 _TEXT_MEMBERS: Final = _text_members(CASE_SHAPE)
 
 
-def keys_admitted(line: pl.Expr, decoded_members: pl.Expr) -> pl.Expr:
+def keys_admitted(line: pl.Expr, decoded: pl.Expr) -> pl.Expr:
     """The colon check (1): never null; true when the line has no unknown, misplaced or repeated key
-    with a value. ``decoded_members`` counts the decoded members that hold one (``non_null_members``)."""
+    with a value, and the decoder changed no value's kind.
+
+    The same counting shows the decoder took ``true``/``false`` only for yes/no members and a list
+    (``[``) only for list members: it would read ``true`` as 1 in a number column and ``"x"`` as
+    ``["x"]`` in a list column, where the case model refuses both.
+    """
     colons = line.str.count_matches(":", literal=True)
-    return (colons == decoded_members + line.str.count_matches(_NULL_VALUE)).fill_null(False)
+    literals = line.str.count_matches(_BOOLEAN_VALUE)
+    lists = line.str.count_matches(_LIST_VALUE)
+    return (
+        (colons == non_null_members(decoded) + line.str.count_matches(_NULL_VALUE))
+        & (literals == non_null_members(decoded, counted=lambda shape: isinstance(shape, Boolean)))
+        & (lists == non_null_members(decoded, counted=lambda shape: isinstance(shape, ListOf)))
+    ).fill_null(False)
 
 
 def needs_skeleton(line: pl.Expr, decoded: pl.Expr) -> pl.Expr:
