@@ -6,6 +6,7 @@ start-up is most of the module's time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections import Counter
@@ -19,8 +20,8 @@ import pyarrow as pa
 import pytest
 from polars.testing import assert_frame_equal
 
+from vertaid.cohort import CohortInputError, assess_lines, output_schema
 from vertaid.cohort import _spark as spark_engine
-from vertaid.cohort import assess_lines, output_schema
 from vertaid.knowledge import default_pack
 
 if TYPE_CHECKING:
@@ -197,22 +198,48 @@ def test_a_directory_is_numbered_as_its_files_in_path_order(spark: SparkSession,
 
 
 def test_an_existing_output_is_not_overwritten_unless_asked(spark: SparkSession, tmp_path: Path) -> None:
-    """A run into an existing output fails, and replaces it with ``overwrite``."""
-    from pyspark.errors import AnalysisException
-
+    """A run into an existing output fails before Spark runs anything, and replaces it with
+    ``overwrite``."""
     source = tmp_path / "one.jsonl"
     source.write_text(json.dumps(_vignette_cases()[0]) + "\n", encoding="utf-8")
     output = tmp_path / "results.parquet"
     output.mkdir()
     (output / "earlier.parquet").write_bytes(b"not ours")
 
-    with pytest.raises(AnalysisException):
-        spark_engine.assess_with_spark(str(source), str(output), spark=spark)
+    with pytest.raises(CohortInputError, match=r"results\.parquet exists"):
+        spark_engine.assess_with_spark(source, output, spark=spark)
     assert ["earlier.parquet"] == [path.name for path in output.iterdir()]
-    summary = spark_engine.assess_with_spark(str(source), str(output), spark=spark, overwrite=True)
+    summary = spark_engine.assess_with_spark(source, output, spark=spark, overwrite=True)
 
     assert (1, 0) == (summary.assessed, summary.rejected)
     assert 1 == pl.read_parquet(output / "*.parquet").height
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("cases.csv", "reads JSON Lines; use the Polars engine for csv"), ("missing.jsonl", "no such file")],
+)
+def test_inputs_the_engine_cannot_read_are_refused_in_one_line(
+    name: str, message: str, tmp_path: Path
+) -> None:
+    """CSV (or Parquet) input and a missing file are refused with a one-line reason, before Spark starts."""
+    if name.endswith(".csv"):
+        (tmp_path / name).write_text("id\n", encoding="utf-8")
+
+    with pytest.raises(CohortInputError, match=message):
+        spark_engine.assess_with_spark(tmp_path / name, tmp_path / "results.parquet")
+
+
+def test_another_pack_is_sent_to_the_executors(spark: SparkSession) -> None:
+    """A pack other than the shipped one goes to the executors with the tasks, and decides there."""
+    lines = [json.dumps(case) for case in _vignette_cases()[:4]]
+    numbered = spark.createDataFrame(list(enumerate(lines, start=1)), "line_number long, line string")
+    pack = dataclasses.replace(default_pack(), digest="f" * 64)
+
+    rows = spark_engine.assess_spark_lines(numbered, pack)
+
+    actual = pl.DataFrame([row.asDict() for row in rows.collect()], schema=output_schema(False))
+    assert_frame_equal(_polars_rows(lines), actual)
 
 
 def test_without_pyspark_the_error_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,7 +255,9 @@ def test_an_executor_with_another_pack_refuses_to_assess() -> None:
     batch = pa.record_batch({"line_number": pa.array([1], pa.int64()), "line": pa.array(["{}"])})
     arrow_schema = pl.DataFrame(schema=output_schema(False)).to_arrow().schema
 
-    batches = spark_engine._assess_batches([batch], explain=False, arrow_schema=arrow_schema, digest="0" * 64)
+    batches = spark_engine._assess_batches(
+        [batch], explain=False, arrow_schema=arrow_schema, digest="0" * 64, pack=None
+    )
 
     with pytest.raises(RuntimeError, match="not the driver's"):
         next(batches)

@@ -18,7 +18,6 @@ import functools
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,6 +28,8 @@ import polars as pl
 import pyarrow as pa
 
 from vertaid.cohort._batch import assess_lines, output_schema
+from vertaid.cohort._run import CohortInputError, CohortSummary
+from vertaid.domain.pack import KnowledgePack
 from vertaid.knowledge import default_pack
 
 if TYPE_CHECKING:
@@ -56,31 +57,20 @@ _DEFAULT_CONF: Final[Mapping[str, str]] = {
 }
 
 
-class SparkUnavailableError(ImportError):
-    """PySpark (or its Arrow support) is not installed; the message says how to install it."""
+class SparkUnavailableError(ImportError, CohortInputError):
+    """PySpark (or its Arrow support) is not installed; the message says how to install it.
+
+    A :class:`CohortInputError` too, so ``vertaid cohort --engine spark`` prints it as one line.
+    """
 
 
 @dataclass
-class SparkCohortSummary:
-    """What a Spark run did: the same counts as the Polars engine's summary, and the first rejects."""
+class SparkCohortSummary(CohortSummary):
+    """What a Spark run did: the Polars engine's summary (``seconds`` leaves out Spark's start-up), and
+    the first rejected lines."""
 
-    input: str
-    output: str
-    rejects: str
-    engine: str = "spark"
-    assessed: int = 0
-    rejected: int = 0
-    decisions: Counter[str] = field(default_factory=Counter)
-    coverage_met: int = 0
-    seconds: float = 0.0
     first_rejects: list[tuple[int, str | None, str]] = field(default_factory=list)
     """Up to :data:`FIRST_REJECTS` rejected lines in line order: line number, case id, reasons."""
-
-    @property
-    def cases_per_second(self) -> float:
-        """Lines handled (assessed or rejected) per second of the run, Spark's start-up excluded."""
-        total = self.assessed + self.rejected
-        return total / self.seconds if self.seconds > 0 else 0.0
 
 
 def spark_session(
@@ -172,12 +162,15 @@ def _numbered_lines(spark: SparkSession, path: str, partitions: int | None) -> t
     return numbered, lines_before
 
 
-def assess_spark_lines(lines: DataFrame, *, explain: bool = False) -> DataFrame:
+def assess_spark_lines(
+    lines: DataFrame, pack: KnowledgePack | None = None, *, explain: bool = False
+) -> DataFrame:
     """Assess a Spark DataFrame of ``line_number`` and ``line``: one row per line (:func:`output_schema`).
 
     Each executor runs :func:`assess_lines` on the Arrow batches of its partitions
-    (``spark.sql.execution.arrow.maxRecordsPerBatch`` lines at most, 10,000 by default), with the
-    knowledge pack that ships with its vertaid, which must be the driver's.
+    (``spark.sql.execution.arrow.maxRecordsPerBatch`` lines at most, 10,000 by default). With the pack
+    that ships with vertaid (the default), executors load their own copy, which must be the driver's;
+    another pack is sent to them with the tasks.
     """
     from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -185,54 +178,67 @@ def assess_spark_lines(lines: DataFrame, *, explain: bool = False) -> DataFrame:
     # Spark's own Arrow types for the schema: Polars gives large strings and lists, which Spark
     # does not read back (LargeList) unless told to.
     arrow_schema = to_arrow_schema(schema)
+    pack = pack or default_pack()
+    shipped = None if pack.digest == default_pack().digest else pack
     assess = functools.partial(
-        _assess_batches, explain=explain, arrow_schema=arrow_schema, digest=default_pack().digest
+        _assess_batches, explain=explain, arrow_schema=arrow_schema, digest=pack.digest, pack=shipped
     )
     return lines.select("line_number", "line").mapInArrow(assess, schema)
 
 
 def assess_with_spark(
-    input_path: str,
-    output_path: str,
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    pack: KnowledgePack | None = None,
     *,
-    rejects_path: str | None = None,
+    rejects_path: str | os.PathLike[str] | None = None,
     explain: bool = False,
     master: str | None = None,
     conf: Mapping[str, str] | None = None,
     spark: SparkSession | None = None,
-    overwrite: bool = False,
+    batch_size: int | None = None,
     partitions: int | None = None,
+    overwrite: bool = False,
 ) -> SparkCohortSummary:
     """Assess every line of a JSON Lines file with Spark, into Parquet and a rejects output.
 
     Paths are anything Spark reads and writes: local paths, ``hdfs://``, ``s3a://``, ``gs://``, ``abfss://``.
 
     Args:
+        input_path: JSON Lines, one case per line; or a directory or glob of such files.
         output_path: the directory of Parquet part files, one row per assessed case, with the columns
             of :func:`output_schema` but ``rejected``; each part file is in line order, and for one input
             file the part files follow one another in line order too.
+        pack: the knowledge pack (default: the one that ships with vertaid).
         rejects_path: the directory of the rejected lines as JSON Lines (one part file, in line order:
             ``line_number``, ``case_id``, ``reasons``); by default ``OUTPUT.rejects.jsonl``.
         explain: add ``rules_fired`` to each row.
         master, conf: for a new session (:func:`spark_session`); ignored when ``spark`` is given.
-        overwrite: replace existing outputs; by default an existing output is an error.
+        batch_size: lines per Arrow batch (``spark.sql.execution.arrow.maxRecordsPerBatch``, set on the
+            session); by default the session's, 10,000 unless configured.
         partitions: see :func:`numbered_lines`.
+        overwrite: replace existing outputs; by default an existing output is an error.
 
     Raises:
         SparkUnavailableError: PySpark is not installed.
-        pyspark.errors.AnalysisException: the input does not exist, or an output does (without
-            ``overwrite``).
+        CohortInputError: the input is CSV or Parquet, a local input does not exist, or a local output
+            exists (without ``overwrite``).
+        pyspark.errors.AnalysisException: the same, for remote paths.
         RuntimeError: the input changed while it was read.
     """
-    rejects_path = rejects_path or output_path.rstrip("/") + ".rejects.jsonl"
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+    rejects_path = os.fspath(rejects_path) if rejects_path else output_path.rstrip("/") + ".rejects.jsonl"
+    _check_paths(input_path, [output_path, rejects_path], overwrite)
     session = spark or spark_session(master, conf)
+    if batch_size is not None:
+        session.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_size))
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    summary = SparkCohortSummary(input_path, output_path, rejects_path)
+    summary = SparkCohortSummary(input_path, output_path, rejects_path, "spark")
     started = time.perf_counter()
     lines, line_count = _numbered_lines(session, input_path, partitions)
-    rows = assess_spark_lines(lines, explain=explain)
+    rows = assess_spark_lines(lines, pack, explain=explain)
     # Kept after the first write, so the rejects and the counts do not assess the cohort again.
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -271,11 +277,49 @@ def assess_with_spark(
     return summary
 
 
+def _check_paths(input_path: str, outputs: list[str], overwrite: bool) -> None:
+    """Refuse what the Spark engine cannot do, before Spark starts: local paths only (remote ones are
+    Spark's to check), so the command line can say it in one line."""
+    suffix = Path(input_path.rstrip("/")).suffix.lower()
+    if suffix in (".csv", ".parquet", ".pq"):
+        raise CohortInputError(
+            f"{input_path}: the Spark engine reads JSON Lines; use the Polars engine for {suffix[1:]}"
+        )
+    local_input = _local(input_path)
+    if local_input is not None and not _is_glob(input_path) and not local_input.exists():
+        raise CohortInputError(f"{input_path}: no such file")
+    for output in outputs:
+        local_output = _local(output)
+        if local_output is not None and local_output.exists() and not overwrite:
+            kind = "directory" if local_output.is_dir() else "file"
+            raise CohortInputError(
+                f"{output} exists ({kind}): the Spark engine writes a new directory there; remove it first"
+            )
+
+
+def _is_glob(path: str) -> bool:
+    """Whether Hadoop reads ``path`` as a glob pattern."""
+    return any(character in path for character in "*?[{")
+
+
+def _local(path: str) -> Path | None:
+    """The local file a Spark path names, or None for a remote one (``s3a://``, ``hdfs://``, …)."""
+    if path.startswith("file:"):
+        return Path(path.removeprefix("file:").removeprefix("//"))
+    return None if "://" in path else Path(path)
+
+
 def _assess_batches(
-    batches: Iterable[pa.RecordBatch], *, explain: bool, arrow_schema: pa.Schema, digest: str
+    batches: Iterable[pa.RecordBatch],
+    *,
+    explain: bool,
+    arrow_schema: pa.Schema,
+    digest: str,
+    pack: KnowledgePack | None,
 ) -> Iterator[pa.RecordBatch]:
     """On an executor: Arrow batches of lines in, Arrow batches of rows out, through Polars."""
-    pack = default_pack()
+    # The shipped pack is loaded (and its policy compiled) once per Python worker, not once per task.
+    pack = pack or default_pack()
     if pack.digest != digest:
         # Another vertaid on the executors would give other answers than the driver's pack promises.
         raise RuntimeError(
