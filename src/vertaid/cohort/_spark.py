@@ -318,7 +318,8 @@ def _assess_batches(
     pack: KnowledgePack | None,
 ) -> Iterator[pa.RecordBatch]:
     """On an executor: Arrow batches of lines in, Arrow batches of rows out, through Polars."""
-    # The shipped pack is loaded (and its policy compiled) once per Python worker, not once per task.
+    # The pack that ships with vertaid is loaded (and its policy compiled) once per Python worker, as
+    # default_pack caches it; another pack arrives, unpickled, with each task.
     pack = pack or default_pack()
     if pack.digest != digest:
         # Another vertaid on the executors would give other answers than the driver's pack promises.
@@ -367,8 +368,10 @@ class _quiet_logging:
         self.saved = os.environ.get("SPARK_SUBMIT_OPTS")
         if "PYSPARK_GATEWAY_PORT" in os.environ or "log4j" in (self.saved or ""):
             return
-        conf_dir = os.environ.get("SPARK_CONF_DIR") or os.path.join(os.environ.get("SPARK_HOME", ""), "conf")
-        if Path(conf_dir, "log4j2.properties").is_file():
+        conf_dirs = [os.environ.get("SPARK_CONF_DIR"), os.environ.get("SPARK_HOME")]
+        if conf_dirs[1]:
+            conf_dirs[1] = os.path.join(conf_dirs[1], "conf")
+        if any(directory and Path(directory, "log4j2.properties").is_file() for directory in conf_dirs):
             return
         properties = Path(str(resources.files("vertaid.cohort").joinpath("spark-log4j2.properties")))
         # The launcher splits SPARK_SUBMIT_OPTS on white space.
