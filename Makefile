@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q $$missing >/dev/null 2>&1; } || \
 		echo "could not install $$missing: PDF reports may be slow or unavailable"; \
 	fi
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
 	@# Byte-compile the sources once, so start-up does not pay for it where bytecode is not written.
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)

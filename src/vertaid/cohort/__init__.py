@@ -6,6 +6,9 @@ columnar engine into Parquet, with rejected lines in a side file (``vertaid coho
     summary = assess_cohort(Path("cases.jsonl"), Path("results.parquet"), default_pack())
     summary.assessed, summary.rejected, summary.decisions
 
+``assess_with_spark`` does the same for JSON Lines on a Spark cluster (``--engine spark``, an optional
+extra: ``pip install 'vertaid[spark]'``; PySpark is imported only when it runs).
+
 ``synthesise_cases`` and ``write_cases`` make synthetic ``vertaid.case/1`` cases (``vertaid synth``), drawn
 from the illustrative distributions in ``synth_profile.yaml``: for demos, tests and benchmarks, not
 epidemiology.
@@ -14,6 +17,7 @@ epidemiology.
 from vertaid.cohort._batch import assess_cases, assess_lines, output_schema
 from vertaid.cohort._flat import FLAT_COLUMNS
 from vertaid.cohort._run import CohortInputError, CohortSummary, assess_cohort, input_format
+from vertaid.cohort._spark import SparkCohortSummary, SparkUnavailableError, assess_with_spark
 from vertaid.cohort._synth import (
     INVALID_KINDS,
     PROFILE_FILE,
@@ -31,9 +35,12 @@ __all__ = [
     "CohortInputError",
     "CohortSummary",
     "ProfileError",
+    "SparkCohortSummary",
+    "SparkUnavailableError",
     "assess_cases",
     "assess_cohort",
     "assess_lines",
+    "assess_with_spark",
     "input_format",
     "invalid_line_count",
     "output_schema",
