@@ -30,10 +30,10 @@ class Engine(StrEnum):
 
 def cohort(
     input_file: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="JSON Lines (.jsonl), CSV or Parquet in the flat layout.")
+        str, typer.Argument(metavar="INPUT", help="JSON Lines (.jsonl), CSV or Parquet in the flat layout.")
     ],
     output: Annotated[
-        Path, typer.Option("--output", "-o", metavar="OUTPUT.parquet", help="Results, as Parquet.")
+        str, typer.Option("--output", "-o", metavar="OUTPUT.parquet", help="Results, as Parquet.")
     ],
     engine: Annotated[
         Engine, typer.Option(help="polars on this machine; spark on local[*] or a cluster.")
@@ -62,7 +62,9 @@ def cohort(
     from vertaid.cli._output import UnwritableOutput, check_writable
 
     errors = Console(stderr=True, highlight=False)
-    for target in (output, rejects, summary_json):
+    # Spark writes directories, local or remote (s3a://...), and checks them itself.
+    local_outputs = (output, rejects) if engine is Engine.polars else ()
+    for target in (*local_outputs, summary_json):
         if target is None:
             continue
         try:
@@ -78,8 +80,8 @@ def cohort(
 
 
 def _run(
-    input_file: Path,
-    output: Path,
+    input_file: str,
+    output: str,
     engine: Engine,
     explain: bool,
     rejects: Path | None,
@@ -112,8 +114,9 @@ def _run(
                 )
 
             if engine is Engine.spark:
-                from vertaid.cohort._spark import assess_with_spark  # type: ignore[import-not-found]
+                from vertaid.cohort import assess_with_spark
 
+                # Spark reads and writes URIs (s3a://...) too: the paths stay as given.
                 summary: CohortSummary = assess_with_spark(
                     input_file,
                     output,
@@ -121,11 +124,12 @@ def _run(
                     rejects_path=rejects,
                     explain=explain,
                     master=spark_master,
+                    batch_size=batch_size,
                 )
             else:
                 summary = assess_cohort(
-                    input_file,
-                    output,
+                    Path(input_file),
+                    Path(output),
                     default_pack(),
                     rejects_path=rejects,
                     explain=explain,
