@@ -29,6 +29,7 @@ __all__ = [
     "build_fracture_facts",
     "decide",
     "decision_rules",
+    "derive_fracture_facts",
     "evaluate_rules",
     "factor_score",
     "redecide",
@@ -49,23 +50,29 @@ class Decision:
     strength: str | None
 
 
-def build_fracture_facts(
-    index: int, fracture: Fracture, pack: KnowledgePack, acuity: str | None = None
-) -> FractureFacts:
-    """Return one fracture as the policy sees it: its acuity and height loss.
+def build_fracture_facts(index: int, fracture: Fracture, pack: KnowledgePack) -> FractureFacts:
+    """Return one fracture as the policy sees it: its acuity and height loss."""
+    view = FractureFacts(index, fracture, "unknown", None)
+    derive_fracture_facts(view, pack)
+    return view
+
+
+def derive_fracture_facts(view: FractureFacts, pack: KnowledgePack, acuity: str | None = None) -> None:
+    """Work out, in place, what the policy derives from a fracture view's findings.
 
     ``acuity`` may be given when it is already known to be unchanged (what-if trials of other inputs).
     """
+    fracture = view.fracture
     height = fracture.height_loss_percent
     if height is None and fracture.morphometry_mm is not None:
         height = height_loss_from_morphometry(fracture.morphometry_mm, pack.morphometry)
-    view = FractureFacts(index, fracture, "unknown", height)
+    view.height_loss_percent = height
     if acuity is None:
+        view.acuity, view.is_target = "unknown", False  # the classification never sees a class of before
         classified = pack.acuity.classify(None, view)
         acuity = "unknown" if classified is None else str(classified)
     view.acuity = acuity
     view.is_target = acuity == "unhealed"
-    return view
 
 
 def build_facts(case: Case, pack: KnowledgePack) -> CaseFacts:
