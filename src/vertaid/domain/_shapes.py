@@ -7,6 +7,7 @@ problem in a document is reported at once, not only the first.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import keyword
 import math
@@ -404,7 +405,16 @@ class Record(Shape):
                 "            return _FULL_CHECK",
             ]
             arguments.append(f"{name}={held}" if name.isidentifier() and not keyword.iskeyword(name) else "")
-        if all(arguments):
+        if _slotted_record(self.build, list(self.fields)):
+            # A frozen dataclass's __init__ sets each slot through object.__setattr__; setting the slots
+            # directly builds the same object at a fraction of the cost.
+            namespace["_new"] = object.__new__
+            lines.append("    built = _new(_build)")
+            for position, name in enumerate(self.fields):
+                namespace[f"_set{position}"] = getattr(self.build, name).__set__
+                lines.append(f"    _set{position}(built, v{position})")
+            lines.append("    return built")
+        elif all(arguments):
             lines.append(f"    return _build({', '.join(arguments)})")
         else:
             names = ", ".join(f"_name{i}: v{i}" for i in range(len(arguments)))
@@ -505,6 +515,18 @@ def _accepted_as_is(shape: Shape) -> _AcceptedAsIs | None:
             return None  # an infinity would pass an open range: leave it to the full check
         return frozenset({int, float}), None, shape.minimum, shape.maximum, True
     return None
+
+
+def _slotted_record(build: Callable[..., Any], names: list[str]) -> bool:
+    """Whether ``build`` is a slotted dataclass whose ``__init__`` only sets these members, one a slot."""
+    if not (isinstance(build, type) and dataclasses.is_dataclass(build) and "__slots__" in vars(build)):
+        return False
+    fields = dataclasses.fields(build)
+    return (
+        not hasattr(build, "__post_init__")
+        and all(field.init for field in fields)
+        and sorted(field.name for field in fields) == sorted(names)
+    )
 
 
 def _unknown_member(key: str, known: Sequence[str] | Mapping[str, Any]) -> str:
