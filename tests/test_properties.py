@@ -20,7 +20,17 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, assume, given, settings
 
 import vertaid
-from vertaid.domain.case import CASE_SHAPE, LEVELS, parse_case
+from vertaid.domain._shapes import ROOT, Record
+from vertaid.domain.case import (
+    CASE_SHAPE,
+    CONSERVATIVE_CARE_SHAPE,
+    FRACTURE_SHAPE,
+    LEVELS,
+    PAIN_SHAPE,
+    PATIENT_SHAPE,
+    PREFERENCES_SHAPE,
+    parse_case,
+)
 from vertaid.domain.engine import build_facts, decide, evaluate_rules
 from vertaid.domain.facts import FACTS
 from vertaid.domain.what_if import what_would_change
@@ -284,6 +294,51 @@ def test_assessing_the_same_case_twice_gives_the_same_assessment(case: dict[str,
     assert first == second
     assert first == third
     assert original == case
+
+
+def _scribble(value: Any) -> None:
+    """Change every object and list inside a JSON-like value, in place."""
+    if isinstance(value, dict):
+        for member in list(value.values()):
+            _scribble(member)
+        value["scribbled"] = True
+    elif isinstance(value, list):
+        for item in value:
+            _scribble(item)
+        value.append("scribbled")
+
+
+@SETTINGS
+@given(ANY_CASE)
+def test_changing_a_returned_assessment_changes_no_later_assessment(case: dict[str, Any]) -> None:
+    """Every object and list of an assessment is the caller's own: changing them all, in place, leaves
+    the next assessment of the same case as it was (nothing returned is shared with the pack or a cache)."""
+    first = vertaid.assess(case)
+    expected = copy.deepcopy(first)
+
+    _scribble(first)
+
+    assert expected == vertaid.assess(case)
+
+
+@SETTINGS
+@given(ANY_CASE)
+def test_a_records_quick_check_builds_what_its_full_check_builds(case: dict[str, Any]) -> None:
+    """The quick check of a record (every member accepted as it is) builds the same value, with the same
+    types, as the full member-by-member check: for the case and for each of its parts."""
+    parts: list[tuple[Record, Any]] = [(CASE_SHAPE, case), (PATIENT_SHAPE, case["patient"])]
+    parts.append((PAIN_SHAPE, case["pain"]))
+    parts.extend((FRACTURE_SHAPE, fracture) for fracture in case["fractures"])
+    parts.extend((shape, case.get(name)) for name, shape in OPTIONAL_SECTIONS.items())
+
+    for shape, value in parts:
+        if not isinstance(value, dict):
+            continue  # an absent or null section takes its default
+        quick, full = shape.check(value, ROOT, []), shape.check_fully(value, ROOT, [])
+        assert (quick, repr(quick)) == (full, repr(full))
+
+
+OPTIONAL_SECTIONS: Final = {"conservative_care": CONSERVATIVE_CARE_SHAPE, "preferences": PREFERENCES_SHAPE}
 
 
 # -- 3, 4: contraindications and red flags ---------------------------------------------------

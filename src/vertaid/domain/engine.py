@@ -30,6 +30,7 @@ __all__ = [
     "decide",
     "decision_by_score",
     "decision_rules",
+    "derive_fracture_facts",
     "evaluate_rules",
     "factor_score",
     "fired_rules",
@@ -52,23 +53,29 @@ class Decision:
     strength: str | None
 
 
-def build_fracture_facts(
-    index: int, fracture: Fracture, pack: KnowledgePack, acuity: str | None = None
-) -> FractureFacts:
-    """Return one fracture as the policy sees it: its acuity and height loss.
+def build_fracture_facts(index: int, fracture: Fracture, pack: KnowledgePack) -> FractureFacts:
+    """Return one fracture as the policy sees it: its acuity and height loss."""
+    view = FractureFacts(index, fracture, "unknown", None)
+    derive_fracture_facts(view, pack)
+    return view
+
+
+def derive_fracture_facts(view: FractureFacts, pack: KnowledgePack, acuity: str | None = None) -> None:
+    """Work out, in place, what the policy derives from a fracture view's findings.
 
     ``acuity`` may be given when it is already known to be unchanged (what-if trials of other inputs).
     """
+    fracture = view.fracture
     height = fracture.height_loss_percent
     if height is None and fracture.morphometry_mm is not None:
         height = height_loss_from_morphometry(fracture.morphometry_mm, pack.morphometry)
-    view = FractureFacts(index, fracture, "unknown", height)
+    view.height_loss_percent = height
     if acuity is None:
+        view.acuity, view.is_target = "unknown", False  # the classification never sees a class of before
         classified = pack.acuity.classify(None, view)
         acuity = "unknown" if classified is None else str(classified)
     view.acuity = acuity
     view.is_target = acuity == "unhealed"
-    return view
 
 
 def build_facts(case: Case, pack: KnowledgePack) -> CaseFacts:
@@ -134,10 +141,11 @@ def fired_rules(case: Case, pack: KnowledgePack) -> list[str]:
 
 def decide(truths: Mapping[str, Truth], pack: KnowledgePack) -> Decision:
     """Return the decision that the rules' truth values give (policy §2–§3)."""
-    for position, step in enumerate(pack.steps):
-        for rule in step.rules:
-            if truths[rule.id] is True:
-                return _decisions(pack).by_step[position]
+    table = _decisions(pack)
+    for position, rule_ids in enumerate(table.step_rules):
+        for rule_id in rule_ids:
+            if truths[rule_id] is True:
+                return table.by_step[position]
     return decision_by_score(factor_score(truths, pack), pack)
 
 
@@ -155,42 +163,61 @@ def redecide(
     through a changed rule; the deciding step still fires unless its firing rules changed; the score
     moves by the weights of the factors that changed.
     """
-    steps = pack.steps
-    step_of = pack.step_of_rule
-    deciding = pack.step_position.get(baseline.step or "", len(steps))
+    table = _decisions(pack)
+    step_of = table.step_of
+    deciding = table.position.get(baseline.step or "", table.choice)
     earliest = deciding
     for rule_id, truth in changed.items():
-        if truth is True and rule_id in step_of and step_of[rule_id] < earliest:
+        if truth is True and step_of.get(rule_id, deciding) < earliest:
             earliest = step_of[rule_id]
     if earliest < deciding:
-        return _decisions(pack).by_step[earliest]
-    for position in range(deciding, len(steps)):
-        if any(changed.get(rule.id, truths[rule.id]) is True for rule in steps[position].rules):
-            return _decisions(pack).by_step[position]
+        return table.by_step[earliest]
+    for position in range(deciding, table.choice):
+        for rule_id in table.step_rules[position]:
+            if changed.get(rule_id, truths[rule_id]) is True:
+                return table.by_step[position]
     if baseline.score is None:
         return decision_by_score(factor_score({**truths, **changed}, pack), pack)
     score = baseline.score
-    weights = pack.factor_weights
+    weights = table.weights
     for rule_id, truth in changed.items():
         if rule_id in weights and (truth is True) != (truths[rule_id] is True):
             score += weights[rule_id] if truth is True else -weights[rule_id]
-    return decision_by_score(score, pack)
+    return table.by_score.get(score) or decision_by_score(score, pack)
 
 
 @dataclass(frozen=True)
 class _Decisions:
-    """The decisions of one pack, made once: each step's, and the choice's by score."""
+    """The decision table of one pack, made once: each step's decision and rules, and the choice's
+    decisions by score (filled in as scores occur)."""
 
     by_step: tuple[Decision, ...]
+    step_rules: tuple[tuple[str, ...], ...]
+    """The ids of each step's rules, in step order."""
+    step_of: Mapping[str, int]
+    """The position of the step each step rule belongs to."""
+    position: Mapping[str, int]
+    """The position of each step, by step id."""
+    choice: int
+    """The position of the factor score: after the last step."""
+    weights: Mapping[str, int]
+    """The weight of each choice factor, by rule id."""
     by_score: dict[int, Decision]
 
 
 def _decisions(pack: KnowledgePack) -> _Decisions:
-    return pack.derived(
-        "decisions",
-        lambda pack: _Decisions(
-            tuple(Decision(step.decision, step.id, None, None) for step in pack.steps), {}
-        ),
+    return pack.derived("decisions", _decision_table)
+
+
+def _decision_table(pack: KnowledgePack) -> _Decisions:
+    return _Decisions(
+        tuple(Decision(step.decision, step.id, None, None) for step in pack.steps),
+        tuple(tuple(rule.id for rule in step.rules) for step in pack.steps),
+        pack.step_of_rule,
+        pack.step_position,
+        len(pack.steps),
+        pack.factor_weights,
+        {},
     )
 
 

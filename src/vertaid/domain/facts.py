@@ -10,6 +10,7 @@ testable by the pack without a second list to keep in step. Derived facts per fr
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Mapping
 from typing import Any, Final
@@ -34,6 +35,7 @@ __all__ = [
     "FractureFacts",
     "Overlay",
     "fracture_input",
+    "overlay",
     "targets_of",
 ]
 
@@ -95,22 +97,43 @@ class CaseFacts:
 
 
 class Overlay:
-    """An object that reads as ``base`` except for one member: a cheap "what if this were ...".
+    """An object that reads as a record (``base``) except for one member: a cheap "what if this were ...".
 
-    Used to try other values of an unknown input without rebuilding the case.
+    Used to try other values of an unknown input without rebuilding the case. Made by :func:`overlay`;
+    the member is a slot of its own, set again for each value tried.
     """
 
-    __slots__ = ("_base", "_member", "_value")
+    __slots__ = ("_base",)
 
-    def __init__(self, base: object, member: str, value: object) -> None:
+    def __init__(self, base: object) -> None:
         self._base = base
-        self._member = member
-        self._value = value
 
-    def __getattr__(self, name: str) -> Any:
-        if name == self._member:
-            return self._value
-        return getattr(self._base, name)
+
+def _overlay_type(record: type[Any], member: str) -> type[Overlay]:
+    # Every other member reads the base through a C getter: a rule reading it calls no Python code.
+    namespace: dict[str, Any] = {
+        field.name: property(operator.attrgetter(f"_base.{field.name}"))
+        for field in dataclasses.fields(record)
+        if field.name != member
+    }
+    namespace["__slots__"] = (member,)
+    return type(f"{record.__name__}Overlay", (Overlay,), namespace)
+
+
+_OVERLAY_TYPES: Final[dict[tuple[type[Any], str], type[Overlay]]] = {}
+"""The overlay types made so far, by record type and member: a few dozen at most."""
+
+
+def overlay(base: object, member: str) -> Any:
+    """Return an overlay of ``base`` (a record of the case, a slotted dataclass) replacing ``member``.
+
+    Set the member on the overlay (``setattr(view, member, value)``) before anything reads it.
+    """
+    key = (type(base), member)
+    made = _OVERLAY_TYPES.get(key)
+    if made is None:
+        made = _OVERLAY_TYPES[key] = _overlay_type(*key)
+    return made(base)
 
 
 def _spec(name: str, scope: Scope, shape: Shape, attribute: str) -> FactSpec:

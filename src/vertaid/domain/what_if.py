@@ -17,14 +17,14 @@ from functools import cached_property
 from typing import Any, NamedTuple
 
 from vertaid.domain.conditions import FactSpec, Threshold, Truth
-from vertaid.domain.engine import Decision, build_fracture_facts, decision_rules, redecide
+from vertaid.domain.engine import Decision, decision_rules, derive_fracture_facts, redecide
 from vertaid.domain.facts import (
     ACUITY_DERIVED,
     FACTS,
     CaseFacts,
     FractureFacts,
-    Overlay,
     fracture_input,
+    overlay,
     targets_of,
 )
 from vertaid.domain.pack import KnowledgePack, Rule
@@ -55,22 +55,26 @@ class WhatIf(NamedTuple):
     outcomes: tuple[Outcome, ...]
 
 
+_Evaluate = Callable[[Any, Any], Truth]
+_Reader = tuple[str, _Evaluate, bool]
+"""A rule that reads an input: its id, its compiled condition, and whether it reads the input monotonely
+(then its result, once true or false with the input unknown, no value of the input can change)."""
+
+
 @dataclass(frozen=True)
 class _Input:
     name: str
     spec: FactSpec
-    rules: tuple[Rule, ...]
+    readers: tuple[_Reader, ...]
     """Every rule that reads the input, directly or through a derived fact (acuity, targets)."""
-    direct_rules: tuple[Rule, ...]
+    direct_readers: tuple[_Reader, ...]
     """The rules that read the input itself: enough when the derived facts do not change."""
     candidates: tuple[_Candidate, ...]
     first_step: int
     """The position of the earliest decision step with a rule that reads the input (the factor score
     counts as the step after the last); a decision taken at an earlier step cannot change."""
-    coverage_rules: tuple[Rule, ...]
-    direct_coverage_rules: tuple[Rule, ...]
-    monotone_rules: frozenset[str]
-    """The readers whose result, once true or false with the input unknown, no value of it can change."""
+    coverage_readers: tuple[_Reader, ...]
+    direct_coverage_readers: tuple[_Reader, ...]
     classifies_acuity: bool
     derives: bool
     """The input feeds a derived fact (acuity or height loss): a new value means building them again."""
@@ -120,22 +124,27 @@ def _build_index(pack: KnowledgePack) -> _Index:
         spec = FACTS.get(name)
         if spec is None or spec.kind == "list":
             continue  # lists (priorities) default to empty: they are never unknown
+        monotone = {rule.id for rule in readers[name] if _monotone(rule, name, inputs_of)}
+        every, only_direct = readers[name], direct.get(name, [])
         entry = _Input(
             name,
             spec,
-            tuple(readers[name]),
-            tuple(direct.get(name, ())),
+            _readers(every, monotone),
+            _readers(only_direct, monotone),
             _candidates(spec, thresholds.get(name, set())),
-            min((step_of[rule.id] for rule in readers[name] if rule.id in step_of), default=_NEVER),
-            tuple(rule for rule in readers[name] if rule.id in coverage_ids),
-            tuple(rule for rule in direct.get(name, ()) if rule.id in coverage_ids),
-            frozenset(rule.id for rule in readers[name] if _monotone(rule, name, inputs_of)),
+            min((step_of[rule.id] for rule in every if rule.id in step_of), default=_NEVER),
+            _readers([rule for rule in every if rule.id in coverage_ids], monotone),
+            _readers([rule for rule in only_direct if rule.id in coverage_ids], monotone),
             name in acuity_inputs,
             name in acuity_inputs or name == "height_loss_percent",
             any(rule.id in definition_ids for rule in readers[name]),
         )
         (fracture_inputs if fracture_input(name) else case_inputs).append(entry)
     return _Index(tuple(case_inputs), tuple(fracture_inputs), frozenset(coverage_ids), frozenset(step_of))
+
+
+def _readers(rules: list[Rule], monotone: set[str]) -> tuple[_Reader, ...]:
+    return tuple((rule.id, rule.condition.evaluate, rule.id in monotone) for rule in rules)
 
 
 def _monotone(rule: Rule, name: str, inputs_of: Callable[[str], tuple[str, ...]]) -> bool:
@@ -240,41 +249,40 @@ def _fmt(number: float) -> str:
 
 def what_would_change(
     facts: CaseFacts,
-    truths: Mapping[str, Truth],
+    truths: dict[str, Truth],
     baseline: Decision,
     coverage_met: bool,
     pack: KnowledgePack,
 ) -> list[WhatIf]:
     """Return every unknown input of the case that would change the decision, score or coverage.
 
-    Each value is tried by setting it on ``facts`` itself, which is put back as it was before returning:
-    cheaper than a copy of the case per value.
+    Each value is tried by setting it on ``facts`` itself, and each new truth of a definition in
+    ``truths`` (which rules using it read as ``facts.rule_truths``); both are put back as they were
+    before returning: cheaper than a copy of the case or the truths per value.
     """
     index = pack.derived("what-if index", _build_index)
     trial = _Trial(truths, baseline, coverage_met, pack, index)
     results: list[WhatIf] = []
-    try:
-        for entry in index.case_inputs:
-            if entry.spec.getter(facts) is not None:
+    facts.rule_truths = truths  # where rules using a definition read its truth
+    for entry in index.case_inputs:
+        if entry.spec.getter(facts) is not None:
+            continue
+        open_rules = trial.open_rules(entry)
+        if open_rules[0]:
+            found = trial.run(entry, entry.name, open_rules, _CaseInputSetter(facts, entry), facts)
+            if found is not None:
+                results.append(found)
+    for fracture in facts.fractures:
+        for entry in index.fracture_inputs:
+            if entry.spec.getter(fracture) is not None:
                 continue
             open_rules = trial.open_rules(entry)
             if open_rules[0]:
-                found = trial.run(entry, entry.name, open_rules, _CaseInputSetter(facts, entry), facts)
+                setter = _FractureInputSetter(facts, fracture, entry, pack)
+                path = f"fractures[{fracture.index}].{entry.name}"
+                found = trial.run(entry, path, open_rules, setter, facts)
                 if found is not None:
                     results.append(found)
-        for fracture in facts.fractures:
-            for entry in index.fracture_inputs:
-                if entry.spec.getter(fracture) is not None:
-                    continue
-                open_rules = trial.open_rules(entry)
-                if open_rules[0]:
-                    setter = _FractureInputSetter(facts, fracture, entry, pack)
-                    path = f"fractures[{fracture.index}].{entry.name}"
-                    found = trial.run(entry, path, open_rules, setter, facts)
-                    if found is not None:
-                        results.append(found)
-    finally:
-        facts.rule_truths = truths
     return results
 
 
@@ -285,11 +293,13 @@ class _CaseInputSetter:
         self.facts = facts
         self.section, self.member = entry.name.split(".", 1)
         self.original = getattr(facts, self.section)
+        self.changed = overlay(self.original, self.member)
 
     def set(self, value: Any) -> bool:
         """Set the value; return whether the derived facts stayed the same (always, for case inputs)."""
-        setattr(self.facts, self.section, Overlay(self.original, self.member, value))
-        return False
+        setattr(self.changed, self.member, value)
+        setattr(self.facts, self.section, self.changed)
+        return True
 
     def restore(self) -> None:
         setattr(self.facts, self.section, self.original)
@@ -301,22 +311,19 @@ class _FractureInputSetter:
     def __init__(self, facts: CaseFacts, view: FractureFacts, entry: _Input, pack: KnowledgePack) -> None:
         self.facts, self.view, self.entry, self.pack = facts, view, entry, pack
         self.original = (view.fracture, view.acuity, view.height_loss_percent, view.is_target, facts.targets)
+        self.changed = overlay(view.fracture, entry.name)
 
     def set(self, value: Any) -> bool:
         """Set the value; return whether the derived facts (acuity, height loss) stayed the same."""
         view, entry = self.view, self.entry
-        fracture, acuity, height, is_target, targets = self.original
-        changed: Any = Overlay(fracture, entry.name, value)
-        view.fracture = changed
+        setattr(self.changed, entry.name, value)
+        view.fracture = self.changed
         if not entry.derives:
             return True
-        rebuilt = build_fracture_facts(
-            view.index, changed, self.pack, None if entry.classifies_acuity else acuity
-        )
-        view.acuity, view.height_loss_percent = rebuilt.acuity, rebuilt.height_loss_percent
-        view.is_target = rebuilt.is_target
-        self.facts.targets = targets if rebuilt.is_target == is_target else targets_of(self.facts.fractures)
-        return rebuilt.acuity == acuity and rebuilt.height_loss_percent == height
+        _, acuity, height, is_target, targets = self.original
+        derive_fracture_facts(view, self.pack, None if entry.classifies_acuity else acuity)
+        self.facts.targets = targets if view.is_target == is_target else targets_of(self.facts.fractures)
+        return view.acuity == acuity and view.height_loss_percent == height
 
     def restore(self) -> None:
         view = self.view
@@ -325,7 +332,7 @@ class _FractureInputSetter:
         )
 
 
-_Evaluators = tuple[tuple[str, Callable[[Any, Any], Truth]], ...]
+_Evaluators = tuple[tuple[str, _Evaluate], ...]
 _OpenRules = tuple[_Evaluators, _Evaluators]
 """The open rules, all and direct ones, each as its id and its compiled condition."""
 
@@ -335,13 +342,15 @@ class _Trial:
 
     def __init__(
         self,
-        truths: Mapping[str, Truth],
+        truths: dict[str, Truth],
         baseline: Decision,
         coverage_met: bool,
         pack: KnowledgePack,
         index: _Index,
     ) -> None:
         self.truths = truths
+        self.original_truths = dict(truths)
+        """The truths as the case stands: a trial writes its new truths into ``truths``, then these back."""
         self.baseline = baseline
         self.coverage_met = coverage_met
         self.pack = pack
@@ -367,20 +376,16 @@ class _Trial:
 
     def _open_rules(self, entry: _Input) -> _OpenRules:
         if self.decision_fixed(entry):
-            rules, direct = entry.coverage_rules, entry.direct_coverage_rules
+            every, direct = entry.coverage_readers, entry.direct_coverage_readers
         else:
-            rules, direct = entry.rules, entry.direct_rules
-        truths, settled = self.truths, entry.monotone_rules
+            every, direct = entry.readers, entry.direct_readers
+        truths = self.truths
         return (
             tuple(
-                (rule.id, rule.condition.evaluate)
-                for rule in rules
-                if truths[rule.id] is None or rule.id not in settled
+                (id_, evaluate) for id_, evaluate, monotone in every if not monotone or truths[id_] is None
             ),
             tuple(
-                (rule.id, rule.condition.evaluate)
-                for rule in direct
-                if truths[rule.id] is None or rule.id not in settled
+                (id_, evaluate) for id_, evaluate, monotone in direct if not monotone or truths[id_] is None
             ),
         )
 
@@ -397,6 +402,7 @@ class _Trial:
         baseline, truths, coverage_ids = self.baseline, self.truths, self.coverage_ids
         as_is = (baseline.decision, baseline.strength, baseline.score, self.coverage_met)
         every, direct = open_rules
+        redefines = entry.redefines
         tried: list[tuple[Any, _Region | str, _Result]] = []
         differs: set[str] = set()
         try:
@@ -404,15 +410,19 @@ class _Trial:
                 derived_same = setter.set(value)
                 # When the derived facts stay the same, only the rules reading the input itself can change.
                 changed: dict[str, Truth] = {}
-                # Rules come in pack order, definitions first: a rule using a definition reads its new truth.
-                trial_truths = dict(truths) if entry.redefines else None
-                facts.rule_truths = truths if trial_truths is None else trial_truths
-                for rule_id, evaluate in direct if derived_same else every:
-                    truth = evaluate(facts, None)
-                    if truth is not truths[rule_id]:
-                        changed[rule_id] = truth
-                        if trial_truths is not None:
-                            trial_truths[rule_id] = truth
+                try:
+                    for rule_id, evaluate in direct if derived_same else every:
+                        truth = evaluate(facts, None)
+                        if truth is not truths[rule_id]:
+                            changed[rule_id] = truth
+                            if redefines:
+                                # Rules come in pack order, definitions first: a rule using a definition
+                                # reads its new truth from the case view's truths, put back below.
+                                truths[rule_id] = truth
+                finally:
+                    if redefines:
+                        for rule_id in changed:
+                            truths[rule_id] = self.original_truths[rule_id]
                 if not changed:
                     tried.append((value, where, as_is))
                     continue
