@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/report_speed.py
 	$(BIN)/python bench/synth_speed.py
+	$(BIN)/python bench/cohort.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build dist
