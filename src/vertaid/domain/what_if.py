@@ -80,6 +80,9 @@ class _Input:
     """The input feeds a derived fact (acuity or height loss): a new value means building them again."""
     redefines: bool
     """A definition reads the input: a trial keeps the definitions' new truths for the rules using them."""
+    value_classes: Mapping[Any, tuple[bool, ...]] | None = None
+    """For a choice, each value's answers to every test the rules make of it: values with the same
+    answers give the same truths, so one of them is tried for all."""
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,41 @@ def _build_index(pack: KnowledgePack) -> _Index:
             name in acuity_inputs,
             name in acuity_inputs or name == "height_loss_percent",
             any(rule.id in definition_ids for rule in readers[name]),
+            _value_classes(spec, rules, pack)
+            if spec.kind == "choice" and name not in acuity_inputs
+            else None,
         )
         (fracture_inputs if fracture_input(name) else case_inputs).append(entry)
     return _Index(tuple(case_inputs), tuple(fracture_inputs), frozenset(coverage_ids), frozenset(step_of))
+
+
+def _value_classes(
+    spec: FactSpec, rules: tuple[Rule, ...], pack: KnowledgePack
+) -> dict[Any, tuple[bool, ...]]:
+    """Each value of a choice with its answers to every test of it in the rules (as the pack writes them)."""
+    tested: list[frozenset[Any]] = []
+
+    def operand(value: Any) -> Any:
+        if isinstance(value, Mapping) and set(value) == {"param"}:
+            return pack.parameters[value["param"]].value
+        return value
+
+    def walk(node: Any) -> None:
+        if isinstance(node, Mapping):
+            if node.get("fact") == spec.name:
+                for op_name in ("eq", "ne", "in", "not_in"):
+                    if op_name in node:
+                        given = operand(node[op_name])
+                        tested.append(frozenset(given) if op_name in ("in", "not_in") else frozenset([given]))
+            for member in node.values():
+                walk(member)
+        elif isinstance(node, list):
+            for member in node:
+                walk(member)
+
+    for rule in rules:
+        walk(rule.condition.source)
+    return {value: tuple(value in values for values in tested) for value in spec.values}
 
 
 def _readers(rules: list[Rule], monotone: set[str]) -> tuple[_Reader, ...]:
@@ -405,8 +440,15 @@ class _Trial:
         redefines = entry.redefines
         tried: list[tuple[Any, _Region | str, _Result]] = []
         differs: set[str] = set()
+        classes = entry.value_classes
+        by_class: dict[tuple[bool, ...], _Result] = {}
         try:
             for value, where in entry.candidates:
+                if classes is not None:
+                    same = by_class.get(classes[value])
+                    if same is not None:  # a value no rule tells apart from one already tried
+                        tried.append((value, where, same))
+                        continue
                 derived_same = setter.set(value)
                 # When the derived facts stay the same, only the rules reading the input itself can change.
                 changed: dict[str, Truth] = {}
@@ -425,6 +467,8 @@ class _Trial:
                             truths[rule_id] = self.original_truths[rule_id]
                 if not changed:
                     tried.append((value, where, as_is))
+                    if classes is not None:
+                        by_class[classes[value]] = as_is
                     continue
                 # Only a step rule or a factor can change the decision; definitions act through them.
                 decisive = not fixed and not changed.keys().isdisjoint(self.decisive_ids)
@@ -436,6 +480,8 @@ class _Trial:
                 )
                 result = (decision.decision, decision.strength, decision.score, met)
                 tried.append((value, where, result))
+                if classes is not None:
+                    by_class[classes[value]] = result
                 if result != as_is:
                     if result[0] != as_is[0]:
                         differs.add("decision")
