@@ -60,20 +60,27 @@ def _skeleton_pattern(shape: Record) -> str:
     return r"\{(?:" + "|".join(members) + r")*\}"
 
 
-def _ordered_skeleton_pattern(shape: Record) -> str:
-    """A regular expression for skeletons whose keys come in the case model's order, each at most once:
-    the way most writers (and ``vertaid synth``) write cases, checked in one pass."""
+_WS: Final = r"\s*"
+_SCALAR: Final = r'(?:"[^"]*"|[^,{}\[\]"\s]+)'
+
+
+def _ordered_line_pattern(shape: Record) -> str:
+    """A regular expression for the whole text of objects whose keys come in the case model's order,
+    each at most once, with values of the member's kind: the common case checked in one pass over the
+    line, without building its skeleton. (The line is known to be valid JSON without backslashes.)"""
     members = []
     for name, field in shape.fields.items():
-        value = ""
         if isinstance(field.shape, Record):
-            value = f"(?:{_ordered_skeleton_pattern(field.shape)})?"
+            value = f"(?:{_ordered_line_pattern(field.shape)}|null)"
+        elif isinstance(field.shape, ListOf) and isinstance(field.shape.item, Record):
+            item = _ordered_line_pattern(field.shape.item)
+            value = rf"(?:\[{_WS}(?:{item}{_WS},?{_WS})*\]|null)"
         elif isinstance(field.shape, ListOf):
-            item = field.shape.item
-            inner = f"(?:{_ordered_skeleton_pattern(item)})*" if isinstance(item, Record) else ""
-            value = rf"(?:\[{inner}\])?"
-        members.append(f"(?:{re.escape(_quoted(name))}:{value})?")
-    return r"\{" + "".join(members) + r"\}"
+            value = r"(?:\[[^\[\]{}]*\]|null)"
+        else:
+            value = _SCALAR
+        members.append(rf"(?:{re.escape(_quoted(name))}{_WS}:{_WS}{value}{_WS},?{_WS})?")
+    return r"\{" + _WS + "".join(members) + r"\}"
 
 
 def _text_members(shape: Shape) -> tuple[str, ...]:
@@ -83,7 +90,7 @@ def _text_members(shape: Shape) -> tuple[str, ...]:
 
 
 _CASE_SKELETON: Final = "^" + _skeleton_pattern(CASE_SHAPE) + "$"
-_ORDERED_CASE_SKELETON: Final = "^" + _ordered_skeleton_pattern(CASE_SHAPE) + "$"
+_ORDERED_CASE_LINE: Final = "^" + _WS + _ordered_line_pattern(CASE_SHAPE) + _WS + "$"
 _TEXT_MEMBERS: Final = _text_members(CASE_SHAPE)
 
 
@@ -124,17 +131,21 @@ def skeleton_admitted(lines: pl.DataFrame) -> pl.Series:
         given_as_text = pl.col("line").str.count_matches(re.escape(_quoted(name)) + r'\s*:\s*"')
         held = pl.col("case").struct.field(name).is_not_null().cast(pl.UInt32)
         text_checks = text_checks & (given_as_text == held)
-    skeleton = pl.col("line").str.extract_all(_SKELETON_TOKEN).list.join("").str.replace_all(r'"\s+:', '":')
     marked = lines.select(
         pl.int_range(pl.len()).alias("_index"),
         text_checks.fill_null(False).alias("_text"),
-        skeleton.alias("_skeleton"),
-    ).with_columns(pl.col("_skeleton").str.contains(_ORDERED_CASE_SKELETON).alias("_in_order"))
-    # Keys in the case model's order, each at most once, take one pass. Others need the grammar in any
-    # order, each fracture's keys different, and the rest of the case's names all different (records
-    # do not share member names, so there any repeat is a key given twice).
+        pl.col("line").str.contains(_ORDERED_CASE_LINE).alias("_in_order"),
+        pl.col("line"),
+    )
+    # Keys in the case model's order, each at most once, take one pass over the line. Others need the
+    # skeleton: the grammar in any order, each fracture's keys different, and the rest of the case's
+    # names all different (records do not share member names, so there any repeat is a key given twice).
     other = marked.filter(~pl.col("_in_order"))
     if other.height:
+        skeleton = (
+            pl.col("line").str.extract_all(_SKELETON_TOKEN).list.join("").str.replace_all(r'"\s+:', '":')
+        )
+        other = other.with_columns(skeleton.alias("_skeleton"))
         fractures = pl.col("_skeleton").str.extract(_FRACTURES, 1).str.extract_all(_FRACTURE_OBJECT)
         any_order = (
             pl.col("_skeleton").str.contains(_CASE_SKELETON)
@@ -144,7 +155,7 @@ def skeleton_admitted(lines: pl.DataFrame) -> pl.Series:
         marked = pl.concat(
             [
                 marked.filter(pl.col("_in_order")),
-                other.with_columns(any_order.fill_null(False).alias("_in_order")),
+                other.with_columns(any_order.fill_null(False).alias("_in_order")).drop("_skeleton"),
             ]
         ).sort("_index")
     return marked.select((pl.col("_text") & pl.col("_in_order")).alias("_vouched")).to_series()
