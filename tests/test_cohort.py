@@ -18,6 +18,7 @@ from tests.test_properties import ANY_CASE
 from vertaid.cli._app import app
 from vertaid.cohort import FLAT_COLUMNS, assess_cohort, assess_lines
 from vertaid.cohort._batch import _assess_one, _json_document
+from vertaid.cohort._flat import strip_nulls
 from vertaid.cohort._layout import CASE_DTYPE, admitted
 from vertaid.cohort._policy import assess_columns
 from vertaid.domain.case import parse_case
@@ -215,7 +216,7 @@ def test_parquet_and_csv_in_the_flat_layout_give_what_json_lines_give(tmp_path: 
     flat = _flat_frame(cases)
     flat.write_parquet(tmp_path / "cases.parquet")
     as_text = flat.with_columns(
-        pl.col(name).map_elements(lambda v: json.dumps(_without_nulls(v.to_list())), return_dtype=pl.String)
+        pl.col(name).map_elements(lambda v: json.dumps(strip_nulls(v.to_list())), return_dtype=pl.String)
         for name, dtype in flat.schema.items()
         if isinstance(dtype, pl.List)
     )
@@ -226,14 +227,6 @@ def test_parquet_and_csv_in_the_flat_layout_give_what_json_lines_give(tmp_path: 
         rows[source] = pl.read_parquet(tmp_path / f"{source}.out.parquet").drop("line_number").to_dicts()
     assert rows["cases.jsonl"] == rows["cases.parquet"] == rows["cases.csv"]
     assert [expected(case)["decision"] for case in cases] == [row["decision"] for row in rows["cases.jsonl"]]
-
-
-def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_nulls(v) for v in value]
-    return value
 
 
 def test_a_column_outside_the_layout_is_refused_by_name(tmp_path: Path) -> None:

@@ -36,18 +36,12 @@ from vertaid.cohort import (
 from vertaid.cohort._synth import BATCH_SIZE, load_profile
 from vertaid.domain._shapes import Boolean, Choice, ListOf, Record, Shape
 from vertaid.domain.case import CASE_SHAPE, LEVELS, InvalidCase, parse_case
+from vertaid.knowledge import default_pack
 
 RUNNER: Final = CliRunner()
 SAMPLE_SIZE: Final = 4000
-DECISIONS: Final = (
-    "kyphoplasty",
-    "vertebroplasty",
-    "either",
-    "conservative_care",
-    "further_workup",
-    "surgical_consultation",
-    "not_a_candidate",
-)
+DECISIONS: Final = tuple(default_pack().decisions)
+"""Every decision the policy can make, as the knowledge pack names them."""
 
 
 @cache

@@ -6,12 +6,12 @@ is there, or whatever was there before is untouched. Problems are one-line reaso
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+from vertaid.services._replacing import replacing
 
 __all__ = ["UnwritableOutput", "check_writable", "write_atomically", "write_chunks_atomically"]
 
@@ -69,24 +69,11 @@ def write_chunks_atomically(target: str, chunks: Iterable[bytes]) -> None:
             sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
         return
-    path = Path(target)
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
     try:
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as error:
-        raise UnwritableOutput(_reason(error)) from None
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
+        with replacing(Path(target)) as partial, partial.open("wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(partial, path)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            partial.unlink()
         raise UnwritableOutput(_reason(error)) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            partial.unlink()
-        raise

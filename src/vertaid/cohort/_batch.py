@@ -24,7 +24,7 @@ from vertaid.domain.engine import fired_rules
 from vertaid.domain.pack import KnowledgePack
 from vertaid.services._json_text import MAX_BYTES, UnreadableInput, parse_json_text
 
-__all__ = ["OUTPUT_SCHEMA", "assess_cases", "assess_lines", "assess_vouched", "output_schema"]
+__all__ = ["assess_cases", "assess_lines", "assess_vouched", "output_schema"]
 
 _PIECE: Final = 64
 """When a batch holds a line the decoder refuses, it is retried in pieces this long, then halved."""
@@ -46,9 +46,6 @@ def output_schema(explain: bool) -> dict[str, pl.DataType]:
         schema["rules_fired"] = pl.List(pl.String())
     schema["rejected"] = pl.String()
     return schema
-
-
-OUTPUT_SCHEMA: Final = output_schema(False)
 
 
 def assess_lines(lines: pl.DataFrame, pack: KnowledgePack, *, explain: bool = False) -> pl.DataFrame:
@@ -89,7 +86,7 @@ def assess_lines(lines: pl.DataFrame, pack: KnowledgePack, *, explain: bool = Fa
                 vouched.alias("_vouched"), needs_skeleton(pl.col("line"), pl.col("case")).alias("_skeleton")
             )
         )
-        # The costlier skeleton check runs only on the few lines that need it.
+        # The costlier skeleton check runs only on the lines that need it (a null, a number-like id).
         unsure = pl.col("_vouched") & pl.col("_skeleton")
         if marked.select(unsure.any()).item():
             checked = marked.filter(unsure)

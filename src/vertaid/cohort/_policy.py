@@ -22,13 +22,7 @@ import polars as pl
 
 from vertaid.domain._shapes import Field, ListOf, Record
 from vertaid.domain.case import CASE_SHAPE, FRACTURE_SHAPE, MORPHOMETRY_SHAPE
-from vertaid.domain.engine import (
-    AUGMENTATION,
-    decision_by_score,
-    decision_rules,
-    report_rules,
-    step_decisions,
-)
+from vertaid.domain.engine import AUGMENTATION, decision_by_score, rules_in_order, step_decisions
 from vertaid.domain.facts import FACTS
 from vertaid.domain.pack import KnowledgePack, Rule
 
@@ -44,7 +38,7 @@ RESULT_COLUMNS: Final = (
 )
 """What the columnar engine gives per case, as ``vertaid assess`` gives it (CONTRACT §6)."""
 
-_COMPARISONS: Final = {"lt": "lt", "le": "le", "gt": "gt", "ge": "ge"}
+_COMPARISONS: Final = frozenset({"lt", "le", "gt", "ge"})
 
 
 @dataclass(frozen=True)
@@ -141,25 +135,18 @@ class _PolicyCompiler:
     def quantifier(self, key: str, inner: pl.Expr) -> pl.Expr:
         among = pl.col("is_target") if key.endswith(("target", "targets")) else pl.lit(True)
         name = f"_q{next(self._names)}"
-        unknown = (among & inner.is_null()).any()
-        if key.startswith("any"):
-            self.aggregations.append(_Quantified(f"{name}_decided", (among & inner.fill_null(False)).any()))
-            self.aggregations.append(_Quantified(f"{name}_unknown", unknown))
-            return (
-                pl.when(pl.col(f"{name}_decided"))
-                .then(pl.lit(True))
-                .when(pl.col(f"{name}_unknown"))
-                .then(pl.lit(None, pl.Boolean))
-                .otherwise(pl.lit(False))
-            )
-        self.aggregations.append(_Quantified(f"{name}_decided", (among & (~inner).fill_null(False)).any()))
-        self.aggregations.append(_Quantified(f"{name}_unknown", unknown))
+        # "any" is settled by one fracture that holds, "all" by one that does not; otherwise a fracture
+        # whose result is unknown leaves the whole unknown.
+        settling = key.startswith("any")
+        settles = inner if settling else ~inner
+        self.aggregations.append(_Quantified(f"{name}_settled", (among & settles.fill_null(False)).any()))
+        self.aggregations.append(_Quantified(f"{name}_unknown", (among & inner.is_null()).any()))
         return (
-            pl.when(pl.col(f"{name}_decided"))
-            .then(pl.lit(False))
+            pl.when(pl.col(f"{name}_settled"))
+            .then(pl.lit(settling))
             .when(pl.col(f"{name}_unknown"))
             .then(pl.lit(None, pl.Boolean))
-            .otherwise(pl.lit(True))
+            .otherwise(pl.lit(not settling))
         )
 
     def count_true(self, node: Mapping[str, Any], fracture_scope: bool) -> pl.Expr:
@@ -231,9 +218,8 @@ class _CompiledPolicy:
     acuity: pl.Expr
     aggregations: tuple[pl.Expr, ...]
     truths: Mapping[str, pl.Expr]
-    decision_rules: tuple[Rule, ...]
+    """Each rule's condition, in the order the per-case engine evaluates them (and reports them fired)."""
     coverage_rules: tuple[Rule, ...]
-    fired_order: tuple[str, ...]
 
 
 def _compile(pack: KnowledgePack) -> _CompiledPolicy:
@@ -249,16 +235,12 @@ def _compile(pack: KnowledgePack) -> _CompiledPolicy:
             .then(pl.lit(str(value)))
             .otherwise(acuity)
         )
-    # In the order the per-case engine evaluates them (and reports them fired).
-    rules = [*decision_rules(pack), *pack.coverage, *report_rules(pack)]
-    truths = {rule.id: compiler.compile(rule.condition.source, False) for rule in rules}
+    truths = {rule.id: compiler.compile(rule.condition.source, False) for rule in rules_in_order(pack)}
     return _CompiledPolicy(
         acuity=acuity,
         aggregations=tuple(q.expression.alias(q.name) for q in compiler.aggregations),
         truths=truths,
-        decision_rules=tuple(rule for step in pack.steps for rule in step.rules),
         coverage_rules=pack.coverage,
-        fired_order=tuple(rule.id for rule in rules),
     )
 
 
@@ -309,12 +291,10 @@ def assess_columns(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = 
         .with_columns(policy.acuity.alias("acuity"))
         .with_columns((pl.col("acuity") == "unhealed").alias("is_target"))
         .with_columns(
-            pl.sum_horizontal([(pl.col("height_loss_percent") >= bound).cast(pl.Int32) for bound in bounds])
+            # The Genant grade: how many of the pack's lower bounds the height loss reaches.
+            pl.when(pl.col("height_loss_percent").is_not_null())
+            .then(pl.sum_horizontal([pl.col("height_loss_percent") >= bound for bound in bounds]))
             .alias("_genant")
-            .fill_null(0),
-        )
-        .with_columns(
-            pl.when(pl.col("height_loss_percent").is_not_null()).then(pl.col("_genant")).alias("_genant")
         )
         .group_by("_row", maintain_order=True)
         .agg(
@@ -337,9 +317,7 @@ def assess_columns(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = 
         pl.col("worst_genant_grade").cast(pl.Int64),
     ]
     if explain:
-        fired = [
-            pl.when(truths[rule_id].fill_null(False)).then(pl.lit(rule_id)) for rule_id in policy.fired_order
-        ]
+        fired = [pl.when(truths[rule_id].fill_null(False)).then(pl.lit(rule_id)) for rule_id in policy.truths]
         columns.append(pl.concat_list(fired).list.drop_nulls().alias("rules_fired"))
     columns.append(pl.col("_rounding_unsure"))
     return (

@@ -9,8 +9,6 @@ leaves no half-written output.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -23,8 +21,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from vertaid.cohort._batch import assess_cases, assess_lines, output_schema
-from vertaid.cohort._flat import FlatLayoutError, flat_batches, parquet_batches
+from vertaid.cohort._flat import FlatLayoutError, csv_batches, parquet_batches
 from vertaid.domain.pack import KnowledgePack
+from vertaid.services._replacing import replacing
 
 __all__ = ["CohortInputError", "CohortSummary", "InputFormat", "assess_cohort", "input_format"]
 
@@ -108,14 +107,11 @@ def _batches(path: Path, fmt: InputFormat, batch_size: int) -> tuple[_BatchFunct
     """The batch function for the format, and the batches it takes."""
     if not path.is_file():
         raise CohortInputError(f"{path}: no such file")
-    try:
-        if fmt == "jsonl":
-            return assess_lines, _json_lines(path, batch_size)
-        if fmt == "csv":
-            return assess_lines, flat_batches(path, fmt, batch_size)
-        return assess_cases, parquet_batches(path, batch_size)
-    except FlatLayoutError as error:
-        raise CohortInputError(str(error)) from None
+    if fmt == "jsonl":
+        return assess_lines, _json_lines(path, batch_size)
+    if fmt == "csv":
+        return assess_lines, csv_batches(path, batch_size)
+    return assess_cases, parquet_batches(path, batch_size)
 
 
 def assess_cohort(
@@ -143,8 +139,8 @@ def assess_cohort(
     results_schema = pl.DataFrame(schema=schema).drop("rejected").to_arrow().schema
     started = time.perf_counter()
     with (
-        _replacing(output_path) as parquet_temp,
-        _replacing(rejects_path) as rejects_temp,
+        replacing(output_path) as parquet_temp,
+        replacing(rejects_path) as rejects_temp,
         pq.ParquetWriter(parquet_temp, results_schema) as writer,
         open(rejects_temp, "w", encoding="utf-8") as rejects,
         ThreadPoolExecutor(max_workers=_WORKERS) as workers,
@@ -185,22 +181,3 @@ def _write(rows: pl.DataFrame, writer: pq.ParquetWriter, rejects: Any) -> None:
     ):
         record = {"line_number": line_number, "case_id": case_id, "reasons": reasons}
         rejects.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-class _replacing:
-    """A temporary file beside ``target``, renamed onto it on success and removed on failure."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.temporary = ""
-
-    def __enter__(self) -> str:
-        handle, self.temporary = tempfile.mkstemp(prefix=f".{self.target.name}.", dir=self.target.parent)
-        os.close(handle)
-        return self.temporary
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is None:
-            os.replace(self.temporary, self.target)
-        else:
-            Path(self.temporary).unlink(missing_ok=True)

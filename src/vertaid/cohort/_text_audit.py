@@ -33,7 +33,6 @@ from vertaid.domain.case import CASE_SHAPE
 
 __all__ = ["keys_admitted", "needs_skeleton", "skeleton_admitted"]
 
-_KEY: Final = r'"[^"]*"\s*:'
 _NULL_VALUE: Final = r":\s*null"
 _BOOLEAN_VALUE: Final = r":\s*(?:true|false)"
 _LIST_VALUE: Final = r":\s*\["

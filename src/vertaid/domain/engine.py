@@ -36,6 +36,7 @@ __all__ = [
     "fired_rules",
     "redecide",
     "report_rules",
+    "rules_in_order",
     "step_decisions",
 ]
 
@@ -128,9 +129,16 @@ def evaluate_rules(
     return truths
 
 
+def rules_in_order(pack: KnowledgePack) -> tuple[Rule, ...]:
+    """Return every rule of the pack in the order the engine evaluates and reports them: those that
+    decide, the coverage items, then those that report."""
+    return pack.derived(
+        "rules in order", lambda pack: tuple(rule for rules in _RULE_LISTS.values() for rule in rules(pack))
+    )
+
+
 def fired_rules(case: Case, pack: KnowledgePack) -> list[str]:
-    """Return the ids of every rule that holds for ``case``, in pack order: those that decide, the
-    coverage items, then those that report."""
+    """Return the ids of every rule that holds for ``case``, in :func:`rules_in_order`."""
     facts = build_facts(case, pack)
     truths: dict[str, Truth] = {}
     facts.rule_truths = truths
