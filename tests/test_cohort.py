@@ -170,6 +170,20 @@ def test_unusual_or_invalid_lines_get_the_case_models_answer(texts: list[str]) -
     assert one_by_one(texts) == assess_lines(as_lines(texts), PACK, explain=True).to_dicts()
 
 
+def test_a_key_repeated_beside_the_fractures_is_seen() -> None:
+    """A case key given again after the fractures (``"fractures": null`` at the end, or a member of a
+    record repeated with null) gets the case model's answer: the case model keeps the last of repeated
+    keys, the decoder the first, so the columns must not vouch for the line."""
+    case = json.loads(VIGNETTES[1].read_text())["case"]
+    text = json.dumps(case)
+    texts = [
+        text[:-1] + ', "fractures": null}',
+        text[:-1] + ', "pain": null}',
+        json.dumps({"preferences": {}, **case})[:-1] + ', "fractures": null}',
+    ]
+    assert one_by_one(texts) == assess_lines(as_lines(texts), PACK, explain=True).to_dicts()
+
+
 def test_malformed_lines_are_reported_with_their_line_numbers(tmp_path: Path) -> None:
     """Blank lines, text that is not JSON, a JSON array and an invalid case are each rejected with their
     own line number and reasons; the valid lines around them are assessed; none is dropped."""

@@ -148,7 +148,9 @@ def skeleton_admitted(lines: pl.DataFrame) -> pl.Series:
         fractures = pl.col("_skeleton").str.extract(_FRACTURES, 1).str.extract_all(_FRACTURE_OBJECT)
         any_order = (
             pl.col("_skeleton").str.contains(_CASE_SKELETON)
-            & _each_key_once(pl.col("_skeleton").str.replace(_FRACTURES, ""))
+            # The fractures' own keys are checked per fracture; their key stays, so a second
+            # "fractures" elsewhere in the case still counts as a repeat.
+            & _each_key_once(pl.col("_skeleton").str.replace(_FRACTURES, '"fractures":'))
             & fractures.list.eval(_each_key_once(pl.element())).list.all()
         )
         marked = pl.concat(
