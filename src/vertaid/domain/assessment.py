@@ -7,8 +7,10 @@ aftercare, the evidence caveat and what would change the decision.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
+from vertaid.domain._fresh import fresh_copier
 from vertaid.domain.ao_spine import of_class, of_score, of_score_reading
 from vertaid.domain.case import Case
 from vertaid.domain.conditions import Truth
@@ -22,7 +24,7 @@ from vertaid.domain.engine import (
 )
 from vertaid.domain.facts import CaseFacts
 from vertaid.domain.morphometry import deformity_type, genant_grade, height_loss_from_morphometry
-from vertaid.domain.pack import KnowledgePack, Rule, Wording
+from vertaid.domain.pack import KnowledgePack, Outcome, Rule, Wording
 from vertaid.domain.what_if import WhatIf, what_would_change
 
 __all__ = ["ASSESSMENT_SCHEMA_ID", "assess_case"]
@@ -62,29 +64,8 @@ def assess_case(case: Case, pack: KnowledgePack) -> dict[str, Any]:
         "ao_of_score_reading": of_score_reading(case_of_score, pack.ao_spine),
         "coverage": {"medicare_lcd": _coverage(facts, truths, pack)},
         "cautions": [_finding(rule, facts) for rule in pack.cautions if report_truths[rule.id] is True],
-        "outcomes": _outcomes(pack),
-        "aftercare": [item.text for item in pack.aftercare if decision.decision in item.applies_to],
-        "aftercare_plan": [
-            {"id": item.id, "text": item.text, "plain": item.plain, "sources": list(item.sources)}
-            for item in pack.aftercare
-            if decision.decision in item.applies_to
-        ],
-        "evidence_caveat": {
-            "text": pack.evidence_caveat.text,
-            "plain": pack.evidence_caveat.plain,
-            "sources": list(pack.evidence_caveat.sources),
-        },
-        "unverified_claims": [
-            {"id": claim.id, "claim": claim.claim, "source": claim.source, "why": claim.why}
-            for claim in pack.unverified_claims
-        ],
-        "knowledge": {
-            "id": pack.id,
-            "version": pack.version,
-            "effective_date": pack.effective_date,
-            "digest": pack.digest,
-        },
     }
+    assessment.update(pack.derived("fixed sections", _fixed_sections)[decision.decision]())
     reevaluate = _reevaluate(facts, truths, decision, pack)
     if reevaluate is not None:
         assessment["reevaluate"] = reevaluate
@@ -230,42 +211,60 @@ def _conflicts_by_trigger(pack: KnowledgePack) -> dict[str, tuple[int, ...]]:
 _OPTIONS: Final = ("kyphoplasty", "vertebroplasty", "conservative_care")
 
 
-def _outcome_templates(pack: KnowledgePack) -> dict[str, tuple[tuple[str, dict[str, Any]], ...]]:
-    """Each option's figures, built once per pack: the section is the same for every case."""
-    templates = {}
-    for option in _OPTIONS:
-        entries = []
-        for outcome in pack.outcomes:
-            figure = outcome.per_option.get(option)
-            entry: dict[str, Any] = {
-                "label": outcome.label,
-                "plain_label": outcome.plain_label,
-                "time_frame": outcome.time_frame,
-                "unit": outcome.unit,
-                "denominator": outcome.denominator,
-                "figure": None if figure is None else dict(figure),
-                "sources": list(outcome.sources),
-            }
-            if outcome.note:
-                entry["note"] = outcome.note
-            entries.append((outcome.id, entry))
-        templates[option] = tuple(entries)
-    return templates
+def _fixed_sections(pack: KnowledgePack) -> dict[str, Callable[[], dict[str, Any]]]:
+    """For each decision, what the assessment says that no other fact of the case changes.
+
+    The figures per option, the aftercare, the evidence caveat, the unverified claims and the pack's
+    identity are built once per pack; each assessment gets its own copy (a caller may edit it).
+    """
+    outcomes = {
+        option: {outcome.id: _outcome_entry(outcome, option) for outcome in pack.outcomes}
+        for option in _OPTIONS
+    }
+    fixed = {}
+    for decision in pack.decisions:
+        aftercare = [item for item in pack.aftercare if decision in item.applies_to]
+        section = {
+            "outcomes": outcomes,
+            "aftercare": [item.text for item in aftercare],
+            "aftercare_plan": [
+                {"id": item.id, "text": item.text, "plain": item.plain, "sources": item.sources}
+                for item in aftercare
+            ],
+            "evidence_caveat": {
+                "text": pack.evidence_caveat.text,
+                "plain": pack.evidence_caveat.plain,
+                "sources": pack.evidence_caveat.sources,
+            },
+            "unverified_claims": [
+                {"id": claim.id, "claim": claim.claim, "source": claim.source, "why": claim.why}
+                for claim in pack.unverified_claims
+            ],
+            "knowledge": {
+                "id": pack.id,
+                "version": pack.version,
+                "effective_date": pack.effective_date,
+                "digest": pack.digest,
+            },
+        }
+        fixed[decision] = fresh_copier(section)
+    return fixed
 
 
-def _outcomes(pack: KnowledgePack) -> dict[str, dict[str, Any]]:
-    """Each option's figures, as fresh objects: a caller may change its copy of an assessment."""
-    section: dict[str, dict[str, Any]] = {}
-    for option, entries in pack.derived("outcome templates", _outcome_templates).items():
-        figures: dict[str, Any] = {}
-        for outcome_id, template in entries:
-            entry = template.copy()
-            if template["figure"] is not None:
-                entry["figure"] = template["figure"].copy()
-            entry["sources"] = template["sources"].copy()
-            figures[outcome_id] = entry
-        section[option] = figures
-    return section
+def _outcome_entry(outcome: Outcome, option: str) -> dict[str, Any]:
+    figure = outcome.per_option.get(option)
+    entry: dict[str, Any] = {
+        "label": outcome.label,
+        "plain_label": outcome.plain_label,
+        "time_frame": outcome.time_frame,
+        "unit": outcome.unit,
+        "denominator": outcome.denominator,
+        "figure": None if figure is None else dict(figure),
+        "sources": outcome.sources,
+    }
+    if outcome.note:
+        entry["note"] = outcome.note
+    return entry
 
 
 def _missing(entry: WhatIf, pack: KnowledgePack) -> dict[str, Any]:
