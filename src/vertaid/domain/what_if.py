@@ -56,25 +56,46 @@ class WhatIf(NamedTuple):
 
 
 _Evaluate = Callable[[Any, Any], Truth]
-_Reader = tuple[str, _Evaluate, bool]
-"""A rule that reads an input: its id, its compiled condition, and whether it reads the input monotonely
-(then its result, once true or false with the input unknown, no value of the input can change)."""
+_Evaluator = tuple[str, _Evaluate]
+"""A rule as a trial evaluates it: its id and its compiled condition."""
+
+
+@dataclass(frozen=True)
+class _Readers:
+    """Rules that read an input, in pack order, and which of them read it monotonely: the result of
+    such a rule, once true or false with the input unknown, no value of the input can change."""
+
+    evaluators: tuple[_Evaluator, ...]
+    monotone: tuple[bool, ...]
+    always_open: bool
+    """No rule reads the input monotonely: every one is open whatever the case."""
+
+    def open(self, truths: Mapping[str, Truth]) -> tuple[_Evaluator, ...]:
+        """The rules whose result another value of the input could change, for a case's truths."""
+        if self.always_open:
+            return self.evaluators
+        return tuple(
+            evaluator
+            for evaluator, monotone in zip(self.evaluators, self.monotone, strict=True)
+            if not monotone or truths[evaluator[0]] is None
+        )
 
 
 @dataclass(frozen=True)
 class _Input:
     name: str
     spec: FactSpec
-    readers: tuple[_Reader, ...]
+    readers: _Readers
     """Every rule that reads the input, directly or through a derived fact (acuity, targets)."""
-    direct_readers: tuple[_Reader, ...]
-    """The rules that read the input itself: enough when the derived facts do not change."""
+    direct_readers: _Readers
+    """The rules that read the input itself: enough when the derived facts do not change (the same
+    object as ``readers`` when no rule reads the input through a derived fact)."""
     candidates: tuple[_Candidate, ...]
     first_step: int
     """The position of the earliest decision step with a rule that reads the input (the factor score
     counts as the step after the last); a decision taken at an earlier step cannot change."""
-    coverage_readers: tuple[_Reader, ...]
-    direct_coverage_readers: tuple[_Reader, ...]
+    coverage_readers: _Readers
+    direct_coverage_readers: _Readers
     classifies_acuity: bool
     derives: bool
     """The input feeds a derived fact (acuity or height loss): a new value means building them again."""
@@ -129,15 +150,18 @@ def _build_index(pack: KnowledgePack) -> _Index:
             continue  # lists (priorities) default to empty: they are never unknown
         monotone = {rule.id for rule in readers[name] if _monotone(rule, name, inputs_of)}
         every, only_direct = readers[name], direct.get(name, [])
+        every_coverage = [rule for rule in every if rule.id in coverage_ids]
+        direct_coverage = [rule for rule in only_direct if rule.id in coverage_ids]
+        all_readers, coverage_readers = _readers(every, monotone), _readers(every_coverage, monotone)
         entry = _Input(
             name,
             spec,
-            _readers(every, monotone),
-            _readers(only_direct, monotone),
+            all_readers,
+            all_readers if only_direct == every else _readers(only_direct, monotone),
             _candidates(spec, thresholds.get(name, set())),
             min((step_of[rule.id] for rule in every if rule.id in step_of), default=_NEVER),
-            _readers([rule for rule in every if rule.id in coverage_ids], monotone),
-            _readers([rule for rule in only_direct if rule.id in coverage_ids], monotone),
+            coverage_readers,
+            coverage_readers if direct_coverage == every_coverage else _readers(direct_coverage, monotone),
             name in acuity_inputs,
             name in acuity_inputs or name == "height_loss_percent",
             any(rule.id in definition_ids for rule in readers[name]),
@@ -178,8 +202,12 @@ def _value_classes(
     return {value: tuple(value in values for values in tested) for value in spec.values}
 
 
-def _readers(rules: list[Rule], monotone: set[str]) -> tuple[_Reader, ...]:
-    return tuple((rule.id, rule.condition.evaluate, rule.id in monotone) for rule in rules)
+def _readers(rules: list[Rule], monotone: set[str]) -> _Readers:
+    return _Readers(
+        tuple((rule.id, rule.condition.evaluate) for rule in rules),
+        tuple(rule.id in monotone for rule in rules),
+        not any(rule.id in monotone for rule in rules),
+    )
 
 
 def _monotone(rule: Rule, name: str, inputs_of: Callable[[str], tuple[str, ...]]) -> bool:
@@ -304,7 +332,7 @@ def what_would_change(
             continue
         open_rules = trial.open_rules(entry)
         if open_rules[0]:
-            found = trial.run(entry, entry.name, open_rules, _CaseInputSetter(facts, entry), facts)
+            found = trial.run(entry, None, open_rules, _CaseInputSetter(facts, entry), facts)
             if found is not None:
                 results.append(found)
     for fracture in facts.fractures:
@@ -314,8 +342,7 @@ def what_would_change(
             open_rules = trial.open_rules(entry)
             if open_rules[0]:
                 setter = _FractureInputSetter(facts, fracture, entry, pack)
-                path = f"fractures[{fracture.index}].{entry.name}"
-                found = trial.run(entry, path, open_rules, setter, facts)
+                found = trial.run(entry, fracture.index, open_rules, setter, facts)
                 if found is not None:
                     results.append(found)
     return results
@@ -367,7 +394,7 @@ class _FractureInputSetter:
         )
 
 
-_Evaluators = tuple[tuple[str, _Evaluate], ...]
+_Evaluators = tuple[_Evaluator, ...]
 _OpenRules = tuple[_Evaluators, _Evaluators]
 """The open rules, all and direct ones, each as its id and its compiled condition."""
 
@@ -384,10 +411,9 @@ class _Trial:
         index: _Index,
     ) -> None:
         self.truths = truths
-        self.original_truths = dict(truths)
-        """The truths as the case stands: a trial writes its new truths into ``truths``, then these back."""
         self.baseline = baseline
         self.coverage_met = coverage_met
+        self.as_is: _Result = (baseline.decision, baseline.strength, baseline.score, coverage_met)
         self.pack = pack
         self.coverage_ids = index.coverage_ids
         self.decisive_ids = index.decisive_ids
@@ -414,32 +440,25 @@ class _Trial:
             every, direct = entry.coverage_readers, entry.direct_coverage_readers
         else:
             every, direct = entry.readers, entry.direct_readers
-        truths = self.truths
-        return (
-            tuple(
-                (id_, evaluate) for id_, evaluate, monotone in every if not monotone or truths[id_] is None
-            ),
-            tuple(
-                (id_, evaluate) for id_, evaluate, monotone in direct if not monotone or truths[id_] is None
-            ),
-        )
+        open_every = every.open(self.truths)
+        return open_every, open_every if direct is every else direct.open(self.truths)
 
     def run(
         self,
         entry: _Input,
-        path: str,
+        fracture_index: int | None,
         open_rules: _OpenRules,
         setter: _CaseInputSetter | _FractureInputSetter,
         facts: CaseFacts,
     ) -> WhatIf | None:
         """Try each value; return the input's outcomes when any differs from the case as it stands."""
-        fixed = self.decision_fixed(entry)
+        fixed = entry.first_step > self.deciding_step
         baseline, truths, coverage_ids = self.baseline, self.truths, self.coverage_ids
-        as_is = (baseline.decision, baseline.strength, baseline.score, self.coverage_met)
+        as_is = self.as_is
         every, direct = open_rules
         redefines = entry.redefines
         tried: list[tuple[Any, _Region | str, _Result]] = []
-        differs: set[str] = set()
+        differs = False
         classes = entry.value_classes
         by_class: dict[tuple[bool, ...], _Result] = {}
         try:
@@ -449,56 +468,55 @@ class _Trial:
                     if same is not None:  # a value no rule tells apart from one already tried
                         tried.append((value, where, same))
                         continue
-                derived_same = setter.set(value)
                 # When the derived facts stay the same, only the rules reading the input itself can change.
                 changed: dict[str, Truth] = {}
                 try:
-                    for rule_id, evaluate in direct if derived_same else every:
+                    for rule_id, evaluate in direct if setter.set(value) else every:
                         truth = evaluate(facts, None)
                         if truth is not truths[rule_id]:
-                            changed[rule_id] = truth
                             if redefines:
                                 # Rules come in pack order, definitions first: a rule using a definition
                                 # reads its new truth from the case view's truths, put back below.
+                                changed[rule_id] = truths[rule_id]
                                 truths[rule_id] = truth
+                            else:
+                                changed[rule_id] = truth
                 finally:
                     if redefines:
-                        for rule_id in changed:
-                            truths[rule_id] = self.original_truths[rule_id]
+                        for rule_id, as_was in changed.items():
+                            changed[rule_id], truths[rule_id] = truths[rule_id], as_was
                 if not changed:
-                    tried.append((value, where, as_is))
-                    if classes is not None:
-                        by_class[classes[value]] = as_is
-                    continue
-                # Only a step rule or a factor can change the decision; definitions act through them.
-                decisive = not fixed and not changed.keys().isdisjoint(self.decisive_ids)
-                decision = redecide(truths, changed, baseline, self.pack) if decisive else baseline
-                met = (
-                    self.coverage_met
-                    if changed.keys().isdisjoint(coverage_ids)
-                    else all(changed.get(rule_id, truths[rule_id]) is True for rule_id in coverage_ids)
-                )
-                result = (decision.decision, decision.strength, decision.score, met)
+                    result = as_is
+                else:
+                    # Only a step rule or a factor can change the decision; definitions act through them.
+                    if fixed or changed.keys().isdisjoint(self.decisive_ids):
+                        decision = baseline
+                    else:
+                        decision = redecide(truths, changed, baseline, self.pack)
+                    if changed.keys().isdisjoint(coverage_ids):
+                        met = self.coverage_met
+                    else:
+                        met = all(changed.get(rule_id, truths[rule_id]) is True for rule_id in coverage_ids)
+                    result = (decision.decision, decision.strength, decision.score, met)
+                    differs = differs or result != as_is
                 tried.append((value, where, result))
                 if classes is not None:
                     by_class[classes[value]] = result
-                if result != as_is:
-                    if result[0] != as_is[0]:
-                        differs.add("decision")
-                    if result[2] != as_is[2]:
-                        differs.add("score")
-                    if met != as_is[3]:
-                        differs.add("coverage")
         finally:
             setter.restore()
         if not differs:
             return None
-        changes = tuple(change for change in ("decision", "score", "coverage") if change in differs)
+        return self.what_if(entry, fracture_index, tried)
+
+    def what_if(
+        self, entry: _Input, fracture_index: int | None, tried: list[tuple[Any, _Region | str, _Result]]
+    ) -> WhatIf:
+        """The input's outcomes, neighbouring numeric regions with the same result read as one."""
+        as_is = self.as_is
         merged: list[tuple[Any, _Region | str, _Result]] = []
         for value, where, result in tried:
             if merged:
                 _, previous, previous_result = merged[-1]
-                # Neighbouring numeric regions with the same result read as one region.
                 if isinstance(where, _Region) and isinstance(previous, _Region) and result == previous_result:
                     merged[-1] = (merged[-1][0], previous.joined(where), result)
                     continue
@@ -507,7 +525,18 @@ class _Trial:
             Outcome(where.label if isinstance(where, _Region) else where, value, *result)
             for value, where, result in merged
         )
-        return WhatIf(path, entry.name, changes, outcomes)
+        decision, _, score, met = as_is
+        changes = []
+        for _, _, result in merged:
+            if result[0] != decision and "decision" not in changes:
+                changes.append("decision")
+            if result[2] != score and "score" not in changes:
+                changes.append("score")
+            if result[3] != met and "coverage" not in changes:
+                changes.append("coverage")
+        order = ("decision", "score", "coverage")
+        path = entry.name if fracture_index is None else f"fractures[{fracture_index}].{entry.name}"
+        return WhatIf(path, entry.name, tuple(sorted(changes, key=order.index)), outcomes)
 
 
 _Result = tuple[str, "str | None", "int | None", bool]
