@@ -139,18 +139,7 @@ def test_a_record_rewritten_with_a_fresh_hash_breaks_the_next_link(store: Store,
     _record_four(store)
     original = list(store.audit_trail())[1].record
     forged = replace(original, key_name="intruder")
-    forged_hash = record_hash(
-        forged.previous_hash,
-        record_text(
-            sequence=forged.sequence,
-            assessment_id=forged.assessment_id,
-            recorded_at=forged.recorded_at,
-            key_name=forged.key_name,
-            knowledge_digest=forged.knowledge_digest,
-            case_json=forged.case_json,
-            assessment_json=forged.assessment_json,
-        ),
-    )
+    forged_hash = record_hash(forged.previous_hash, record_text(forged))
     database.tamper(
         "audit_records",
         "UPDATE audit_records SET key_name = 'intruder', record_hash = :hash WHERE sequence = 2",

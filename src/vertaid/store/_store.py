@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
@@ -12,6 +13,7 @@ from typing import Any, Final
 from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -83,6 +85,8 @@ def _answering(what: str) -> Iterator[None]:
         if isinstance(error, IntegrityError):
             raise
         raise StoreUnavailable(f"{what}: {_one_line(error)}") from error
+    except PoolTimeout as error:  # every pooled connection stayed busy
+        raise StoreUnavailable(f"{what}: no free database connection ({error})") from error
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -178,30 +182,9 @@ class Store:
                 .limit(1)
             ).first()
             record = seal(None if head is None else ChainHead(head.sequence, head.record_hash))
-            session.add(
-                AssessmentRow(
-                    id=entry.id,
-                    created_at=entry.created_at,
-                    key_name=entry.key_name,
-                    knowledge_digest=entry.knowledge_digest,
-                    case_json=entry.case_json,
-                    assessment_json=entry.assessment_json,
-                )
-            )
+            session.add(AssessmentRow(**_columns(entry)))
             session.flush()  # the assessment first: the audit record refers to it
-            session.add(
-                AuditRecordRow(
-                    sequence=record.sequence,
-                    assessment_id=record.assessment_id,
-                    recorded_at=record.recorded_at,
-                    key_name=record.key_name,
-                    knowledge_digest=record.knowledge_digest,
-                    case_json=record.case_json,
-                    assessment_json=record.assessment_json,
-                    previous_hash=record.previous_hash,
-                    record_hash=record.record_hash,
-                )
-            )
+            session.add(AuditRecordRow(**_columns(record)))
         return record
 
     def find_assessment(self, assessment_id: str) -> AssessmentEntry | None:
@@ -263,14 +246,7 @@ class Store:
                 with self._writing.begin() as session:
                     if session.scalar(select(ApiKeyRow.key_id).where(ApiKeyRow.name == entry.name)):
                         raise taken
-                    session.add(
-                        ApiKeyRow(
-                            key_id=entry.key_id,
-                            name=entry.name,
-                            secret_hash=entry.secret_hash,
-                            created_at=entry.created_at,
-                        )
-                    )
+                    session.add(ApiKeyRow(**_columns(entry)))
             except IntegrityError:
                 # Another process added the same name between the check and the insert.
                 raise taken from None
@@ -284,29 +260,17 @@ class Store:
             return ApiKeyEntry(row.key_id, row.name, row.secret_hash, row.created_at)
 
 
+def _columns(entry: AssessmentEntry | AuditEntry | ApiKeyEntry) -> dict[str, Any]:
+    """An entry's fields, which are named as its table's columns."""
+    return {field.name: getattr(entry, field.name) for field in fields(entry)}
+
+
 def _assessment_entry(row: AssessmentRow) -> AssessmentEntry:
-    return AssessmentEntry(
-        id=row.id,
-        created_at=row.created_at,
-        key_name=row.key_name,
-        knowledge_digest=row.knowledge_digest,
-        case_json=row.case_json,
-        assessment_json=row.assessment_json,
-    )
+    return AssessmentEntry(**{field.name: getattr(row, field.name) for field in fields(AssessmentEntry)})
 
 
 def _audit_entry(row: AuditRecordRow) -> AuditEntry:
-    return AuditEntry(
-        sequence=row.sequence,
-        assessment_id=row.assessment_id,
-        recorded_at=row.recorded_at,
-        key_name=row.key_name,
-        knowledge_digest=row.knowledge_digest,
-        case_json=row.case_json,
-        assessment_json=row.assessment_json,
-        previous_hash=row.previous_hash,
-        record_hash=row.record_hash,
-    )
+    return AuditEntry(**{field.name: getattr(row, field.name) for field in fields(AuditEntry)})
 
 
 def _migrate(engine: Engine) -> None:
