@@ -237,3 +237,17 @@ def test_concurrent_writers_keep_one_chain(database: Database) -> None:
     rows: list[Any] = database.rows("SELECT sequence, previous_hash FROM audit_records ORDER BY sequence")
     assert [sequence for sequence, _ in rows] == list(range(1, writers * each + 1))
     assert rows[0][1] == GENESIS_HASH
+
+
+def test_a_trail_longer_than_one_read_is_verified_whole_and_tamper_found_in_a_later_piece(
+    store: Store, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verification streams the trail in pieces (here of 3 records): 8 records are all read and checked,
+    and an edit in the third piece is still named."""
+    monkeypatch.setattr("vertaid.store._store.AUDIT_ROWS_PER_READ", 3)
+    for _ in range(2):
+        _record_four(store)
+
+    assert verify_audit(store) == AuditVerdict(True, 8, None, None, verify_audit(store).head_hash)
+    database.tamper("audit_records", "UPDATE audit_records SET key_name = NULL WHERE sequence = 7")
+    assert _broken(store)[:2] == (False, 7)

@@ -129,7 +129,16 @@ def record_assessment(
         assessment_json=canonical_json(assessment),
     )
     store.append_assessment(entry, sealer_for(entry))
-    return _stored(entry)
+    # The assessment is this call's own fresh document; the case is parsed back from what was stored, so
+    # that the caller's later changes to its case do not show in what it was given back.
+    return StoredAssessment(
+        id=entry.id,
+        created_at=entry.created_at,
+        key_name=entry.key_name,
+        case=json.loads(case_json),
+        assessment=assessment,
+        knowledge_digest=entry.knowledge_digest,
+    )
 
 
 def get_assessment(store: AssessmentRepository, assessment_id: str) -> StoredAssessment | None:

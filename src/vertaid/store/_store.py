@@ -10,7 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, insert, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -46,7 +46,8 @@ POSTGRESQL_CONNECT_SECONDS: Final = 5
 _MIGRATION_LOCK: Final = 0x7665727461696431
 """PostgreSQL advisory lock held while migrating ("vertaid1"), so that concurrent starts take turns."""
 
-_AUDIT_ROWS_PER_READ: Final = 200
+AUDIT_ROWS_PER_READ: Final = 200
+"""Audit records read from the database at a time while verifying: the trail is never held whole."""
 
 
 def database_url(url: str | None = None) -> str:
@@ -182,9 +183,9 @@ class Store:
                 .limit(1)
             ).first()
             record = seal(None if head is None else ChainHead(head.sequence, head.record_hash))
-            session.add(AssessmentRow(**_columns(entry)))
-            session.flush()  # the assessment first: the audit record refers to it
-            session.add(AuditRecordRow(**_columns(record)))
+            # Plain INSERTs, not the unit of work: a write is two rows, and this is the busiest path.
+            session.execute(insert(AssessmentRow), [_columns(entry)])  # first: the record refers to it
+            session.execute(insert(AuditRecordRow), [_columns(record)])
         return record
 
     def find_assessment(self, assessment_id: str) -> AssessmentEntry | None:
@@ -206,21 +207,24 @@ class Store:
 
     def audit_trail(self) -> Iterator[AuditedAssessment]:
         """Every audit record in sequence order, each with the stored assessment it names."""
+        # Plain columns, not ORM objects: a long trail streams through without an identity map.
+        record_columns = [getattr(AuditRecordRow, field.name) for field in fields(AuditEntry)]
+        assessment_columns = [getattr(AssessmentRow, field.name) for field in fields(AssessmentEntry)]
         query = (
-            select(AuditRecordRow, AssessmentRow)
+            select(*record_columns, *assessment_columns)
             .outerjoin(AssessmentRow, AssessmentRow.id == AuditRecordRow.assessment_id)
             .order_by(AuditRecordRow.sequence)
-            .execution_options(yield_per=_AUDIT_ROWS_PER_READ)
+            .execution_options(yield_per=AUDIT_ROWS_PER_READ)
         )
+        split = len(record_columns)
         with _answering("the audit trail could not be read"), self._reading() as session:
             result = session.execute(query)
             try:
-                for record, found in result:
-                    assessment: AssessmentRow | None = found  # None: the outer join found no assessment
-                    yield AuditedAssessment(
-                        _audit_entry(record), None if assessment is None else _assessment_entry(assessment)
-                    )
-                    session.expunge_all()  # a long trail is read in pieces, not held in memory
+                for row in result:
+                    record = AuditEntry(*row[:split])
+                    found = row[split:]
+                    # The assessment's id is None when the outer join found no assessment.
+                    yield AuditedAssessment(record, None if found[0] is None else AssessmentEntry(*found))
             finally:
                 result.close()  # also when the reader stops early: PostgreSQL reads through a server cursor
 
