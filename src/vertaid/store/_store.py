@@ -174,9 +174,11 @@ class Store:
         """Store ``entry`` and its sealed audit record in one transaction, appends taking turns."""
         with _answering("the assessment was not stored"), self._writing.begin() as session:
             if self._dialect == "postgresql":
-                # Self-conflicting and still open to readers: concurrent appends wait here, so each reads
-                # the head the previous one committed (READ COMMITTED takes a new snapshot per statement).
-                session.execute(text("LOCK TABLE audit_records IN SHARE ROW EXCLUSIVE MODE"))
+                # Concurrent appends to this chain wait here until the one before commits, then read the
+                # head it committed (READ COMMITTED takes a new snapshot per statement). An advisory lock
+                # keyed by the table's oid needs no privilege beyond SELECT and INSERT, unlike LOCK TABLE,
+                # and never blocks readers.
+                session.execute(text("SELECT pg_advisory_xact_lock('audit_records'::regclass::oid::bigint)"))
             head = session.execute(
                 select(AuditRecordRow.sequence, AuditRecordRow.record_hash)
                 .order_by(AuditRecordRow.sequence.desc())
