@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from vertaid.cli._cohort import cohort
+from vertaid.cli._store import audit_app, keys_app
 
 __all__ = ["app"]
 
@@ -240,3 +241,5 @@ def synth(
 
 
 app.command()(cohort)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
