@@ -97,8 +97,7 @@ async def http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     headers = dict(error.headers) if error.headers else None
     if is_api(request.scope):
-        detail = error.detail if isinstance(error.detail, str) else None
-        return problem_response(error.status_code, detail, headers=headers)
+        return problem_response(error.status_code, error.detail, headers=headers)
     response = _page(error.status_code)
     if headers:
         response.headers.update(headers)

@@ -45,11 +45,13 @@ __all__ = [
     "add_fracture",
     "build_form",
     "case_from_form",
+    "control_id",
     "form_values",
     "fracture_count",
     "member_terms",
     "problem_summary",
     "remove_fracture",
+    "slug",
     "words",
 ]
 
@@ -207,10 +209,15 @@ def _index(node: Node, nodes: dict[str, Node]) -> None:
             _index(item, nodes)
 
 
+def slug(text: str) -> str:
+    """Text made safe for an element id or a fragment (``fractures[0].level`` -> ``fractures-0-level``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
 def control_id(name: str) -> str:
     """The element id of a control or fieldset named by a case path (``fractures[0].level`` ->
     ``case-fractures-0-level``)."""
-    return "case-" + re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-")
+    return "case-" + slug(name)
 
 
 def _term(name: str) -> str:

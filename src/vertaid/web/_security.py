@@ -2,8 +2,8 @@
 
 Headers: a Content-Security-Policy that lets a page load scripts, styles and images from this site only
 (no inline script, no inline style, no framing), ``X-Content-Type-Options: nosniff``, frame denial for
-older browsers, no referrer, and ``Cache-Control: no-store`` on everything but the static files, since
-pages and API answers hold health information.
+older browsers, no referrer sent to other sites, and ``Cache-Control: no-store`` on everything but the
+static files, since pages and API answers hold health information.
 
 CSRF: a signed double-submit token. A page with a form sets a cookie holding a random token and its
 HMAC under the application's secret, and writes the same value into the form; a form post is accepted
@@ -44,7 +44,7 @@ _HEADERS: Final = (
     ("content-security-policy", CONTENT_SECURITY_POLICY),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    ("referrer-policy", "no-referrer"),
+    ("referrer-policy", "same-origin"),  # no-referrer would make browsers send "Origin: null" on form posts
     ("cross-origin-opener-policy", "same-origin"),
     ("cross-origin-resource-policy", "same-origin"),
     ("permissions-policy", "camera=(), microphone=(), geolocation=()"),

@@ -9,7 +9,7 @@ import jinja2
 from starlette.responses import HTMLResponse
 
 from vertaid._version import __version__
-from vertaid.web._form import control_id
+from vertaid.web._form import slug
 
 __all__ = ["render_fragment", "render_page"]
 
@@ -24,7 +24,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.globals["version"] = __version__
-    environment.filters["control_id"] = control_id
+    environment.filters["slug"] = slug
     return environment
 
 
