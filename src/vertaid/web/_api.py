@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from vertaid.domain.case import CASE_SCHEMA_ID, CASE_SHAPE, InvalidCase
 from vertaid.services._json_text import UnreadableInput, parse_json_text
 from vertaid.services.records import StoredAssessment, get_assessment, recent_assessments, record_assessment
-from vertaid.web._deps import ApiKeyName, Pack, StoreDep
+from vertaid.web._deps import ApiKeyName, Pack, StoreDep, Write
 from vertaid.web._errors import PROBLEM_JSON, problem_response
 from vertaid.web._schemas import AssessmentSummary, CaseProblems, Problem, StoredAssessmentDocument
 
@@ -70,7 +70,9 @@ def _json(document: object, status: int = 200, headers: dict[str, str] | None = 
         ),
     },
 )
-async def create_assessment(request: Request, store: StoreDep, pack: Pack, key_name: ApiKeyName) -> Response:
+async def create_assessment(
+    request: Request, store: StoreDep, pack: Pack, writer: Write, key_name: ApiKeyName
+) -> Response:
     """Assess the case in the body, store the assessment with its audit record and return it with its
     stored ``id``. Nothing is stored for a body that is not a valid case."""
     raw = await request.body()
@@ -79,7 +81,7 @@ async def create_assessment(request: Request, store: StoreDep, pack: Pack, key_n
     except UnreadableInput as error:
         return problem_response(400, f"The body {error}.")
     try:
-        stored = await run_in_threadpool(record_assessment, store, case, key_name=key_name, pack=pack)
+        stored = await writer.run(record_assessment, store, case, key_name=key_name, pack=pack)
     except InvalidCase as error:
         return problem_response(422, "The body is not a valid vertaid.case/1.", problems=error.problems)
     location = f"{router.prefix}/assessments/{stored.id}"

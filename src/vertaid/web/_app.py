@@ -22,7 +22,7 @@ from vertaid.knowledge import default_pack
 from vertaid.services._json_text import MAX_BYTES
 from vertaid.store import Store, StoreUnavailable
 from vertaid.web import _api, _pages
-from vertaid.web._deps import StoreDep
+from vertaid.web._deps import KeyCache, StoreDep, Writer
 from vertaid.web._errors import http_error, validation_error
 from vertaid.web._schemas import Health
 from vertaid.web._security import BodyLimit, CsrfTokens, SecurityHeaders
@@ -76,6 +76,7 @@ def create_app(
         try:
             yield
         finally:
+            app.state.writer.close()
             if dispose_store_on_shutdown:
                 store.dispose()
 
@@ -91,6 +92,8 @@ def create_app(
     app.state.store = store
     app.state.pack = pack if pack is not None else default_pack()
     app.state.csrf = CsrfTokens(_secret(secret_key))
+    app.state.writer = Writer()
+    app.state.keys = KeyCache()
 
     app.add_middleware(BodyLimit, limit=MAX_BYTES)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
