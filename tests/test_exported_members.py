@@ -20,8 +20,9 @@ import pytest
 import vertaid
 import vertaid.knowledge
 import vertaid.report
+import vertaid.store
 
-PACKAGES: Final = ("vertaid", "vertaid.knowledge", "vertaid.report")
+PACKAGES: Final = ("vertaid", "vertaid.knowledge", "vertaid.report", "vertaid.store")
 
 
 def defined_public_names(module: ModuleType) -> set[str]:

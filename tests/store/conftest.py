@@ -44,6 +44,7 @@ class Database:
 
     dialect: str
     url: str
+    schema: str | None = None  # PostgreSQL: the test's own schema
 
     def rows(self, statement: str, **parameters: object) -> list[tuple[Any, ...]]:
         """Run one SQL statement on a connection of its own and commit; the rows it returns."""
@@ -101,7 +102,8 @@ def postgresql_user() -> str:
     return _postgresql_user()
 
 
-def _admin(user: str) -> psycopg.Connection[Any]:
+def admin_connection(user: str) -> psycopg.Connection[Any]:
+    """A connection to the test database that commits each statement, for setting up and tearing down."""
     return psycopg.connect(
         host=POSTGRESQL_HOST,
         port=POSTGRESQL_PORT,
@@ -115,16 +117,17 @@ def _admin(user: str) -> psycopg.Connection[Any]:
 @contextmanager
 def _postgresql_schema(user: str) -> Iterator[Database]:
     schema = f"vertaid_test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
-    with _admin(user) as admin:
+    with admin_connection(user) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
     try:
         yield Database(
             "postgresql",
             f"postgresql://{user}@{POSTGRESQL_HOST}:{POSTGRESQL_PORT}/{POSTGRESQL_DATABASE}"
             f"?options=-csearch_path%3D{schema}",
+            schema,
         )
     finally:
-        with _admin(user) as admin:
+        with admin_connection(user) as admin:
             admin.execute("SET lock_timeout = '20s'")  # a test that left a transaction open fails here
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
+import uuid
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from tests.store.conftest import Database, vignette_case
+from tests.store.conftest import Database, admin_connection, vignette_case
 from vertaid.services.audit import (
     GENESIS_HASH,
     AuditVerdict,
@@ -20,6 +22,7 @@ from vertaid.services.audit import (
     record_text,
     verify_audit,
 )
+from vertaid.services.keys import authenticate, create_key
 from vertaid.services.records import StoredAssessment, record_assessment
 from vertaid.store import Store, open_store
 
@@ -139,18 +142,7 @@ def test_a_record_rewritten_with_a_fresh_hash_breaks_the_next_link(store: Store,
     _record_four(store)
     original = list(store.audit_trail())[1].record
     forged = replace(original, key_name="intruder")
-    forged_hash = record_hash(
-        forged.previous_hash,
-        record_text(
-            sequence=forged.sequence,
-            assessment_id=forged.assessment_id,
-            recorded_at=forged.recorded_at,
-            key_name=forged.key_name,
-            knowledge_digest=forged.knowledge_digest,
-            case_json=forged.case_json,
-            assessment_json=forged.assessment_json,
-        ),
-    )
+    forged_hash = record_hash(forged.previous_hash, record_text(forged))
     database.tamper(
         "audit_records",
         "UPDATE audit_records SET key_name = 'intruder', record_hash = :hash WHERE sequence = 2",
@@ -248,3 +240,52 @@ def test_concurrent_writers_keep_one_chain(database: Database) -> None:
     rows: list[Any] = database.rows("SELECT sequence, previous_hash FROM audit_records ORDER BY sequence")
     assert [sequence for sequence, _ in rows] == list(range(1, writers * each + 1))
     assert rows[0][1] == GENESIS_HASH
+
+
+def test_a_trail_longer_than_one_read_is_verified_whole_and_tamper_found_in_a_later_piece(
+    store: Store, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verification streams the trail in pieces (here of 3 records): 8 records are all read and checked,
+    and an edit in the third piece is still named."""
+    monkeypatch.setattr("vertaid.store._store.AUDIT_ROWS_PER_READ", 3)
+    for _ in range(2):
+        _record_four(store)
+
+    assert verify_audit(store) == AuditVerdict(True, 8, None, None, verify_audit(store).head_hash)
+    database.tamper("audit_records", "UPDATE audit_records SET key_name = NULL WHERE sequence = 7")
+    assert _broken(store)[:2] == (False, 7)
+
+
+def test_the_store_needs_no_more_than_select_and_insert_on_postgresql(
+    postgresql_database: Database, postgresql_user: str
+) -> None:
+    """Under a role that may only read and insert (the privileges that back the triggers), the store
+    opens, stores, creates keys and verifies, and the role cannot change a record."""
+    open_store(postgresql_database.url).dispose()  # migrated by the owner
+    role = f"vertaid_test_writer_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    owner = f"//{postgresql_user}@"
+    restricted = Database("postgresql", postgresql_database.url.replace(owner, f"//{role}@"))
+    store: Store | None = None
+    try:
+        with admin_connection(postgresql_user) as admin:
+            admin.execute(f'SET search_path TO "{postgresql_database.schema}"')
+            admin.execute(f'CREATE ROLE "{role}" LOGIN')
+            admin.execute(f'GRANT USAGE ON SCHEMA "{postgresql_database.schema}" TO "{role}"')
+            admin.execute(f'GRANT SELECT, INSERT ON assessments, audit_records, api_keys TO "{role}"')
+            admin.execute(f'GRANT SELECT ON alembic_version TO "{role}"')
+        store = open_store(restricted.url)
+        _record_four(store)
+        key = create_key(store, "clinic-a")
+
+        assert verify_audit(store).whole
+        assert authenticate(store, key) == "clinic-a"
+        with pytest.raises(DBAPIError, match="permission denied for table audit_records"):
+            restricted.rows("UPDATE audit_records SET key_name = 'intruder'")
+        with pytest.raises(DBAPIError, match="must be owner of table audit_records"):
+            restricted.rows("ALTER TABLE audit_records DISABLE TRIGGER USER")
+    finally:
+        if store is not None:
+            store.dispose()
+        with admin_connection(postgresql_user) as admin:
+            admin.execute(f'DROP OWNED BY "{role}"')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')

@@ -263,3 +263,19 @@ def test_seal_is_given_the_head_the_previous_append_committed(store: Store) -> N
         appended.append(store.append_assessment(entry, watching))
 
     assert heads == [None, *(ChainHead(record.sequence, record.record_hash) for record in appended[:2])]
+
+
+def test_a_case_with_text_no_database_can_hold_is_refused_naming_the_field(
+    store: Store, database: Database
+) -> None:
+    """JSON's "\\ud800" escape decodes to a lone surrogate, which is not text: InvalidCase names where it
+    is, and nothing is written (rather than a database error halfway)."""
+    case = vignette_case(KYPHOPLASTY_CASE)
+    case["id"] = "case-\ud800"
+
+    with pytest.raises(InvalidCase) as refused:
+        record_assessment(store, case, key_name=None)
+
+    assert [path for path, _ in refused.value.problems] == ["id"]
+    assert "surrogate" in refused.value.problems[0][1]
+    assert _counts(database) == (0, 0)

@@ -104,20 +104,6 @@ def test_the_installed_program_reports_an_unreachable_store_without_a_traceback(
     assert result.stderr.decode().startswith("vertaid: the store is unavailable: cannot open the store at")
 
 
-def test_assess_does_not_load_the_store() -> None:
-    """The store and SQLAlchemy are imported only by the commands that use them (fast ``assess`` start)."""
-    probe = (
-        "import sys, vertaid.cli._app; print(sorted(m for m in sys.modules"
-        " if m.startswith(('sqlalchemy', 'alembic', 'psycopg', 'vertaid.store'))))"
-    )
-
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
-
-    assert result.stdout == "[]\n"
-
-
 def test_a_store_opened_by_the_command_line_is_the_one_the_app_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "AuditVerdict",
     "canonical_json",
     "record_hash",
+    "record_text",
     "sealer_for",
     "verify_audit",
 ]
@@ -53,17 +54,8 @@ def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def record_text(
-    *,
-    sequence: int,
-    assessment_id: str,
-    recorded_at: datetime,
-    key_name: str | None,
-    knowledge_digest: str,
-    case_json: str,
-    assessment_json: str,
-) -> str:
-    """The canonical JSON of one audit record, with the stored case and assessment texts spliced in.
+def record_text(record: AuditEntry) -> str:
+    """The canonical JSON of one audit record (what its hash covers, with the previous hash).
 
     The case and assessment are stored as canonical JSON already, so splicing their texts in gives the
     canonical JSON of the whole record without parsing them again (verification reads every record).
@@ -71,16 +63,16 @@ def record_text(
     """
     rest = canonical_json(
         {
-            "key_name": key_name,
-            "knowledge_digest": knowledge_digest,
+            "key_name": record.key_name,
+            "knowledge_digest": record.knowledge_digest,
             "record": AUDIT_RECORD_FORMAT,
-            "recorded_at": _timestamp(recorded_at),
-            "sequence": sequence,
+            "recorded_at": _timestamp(record.recorded_at),
+            "sequence": record.sequence,
         }
     )
     return (
-        f'{{"assessment":{assessment_json},"assessment_id":{canonical_json(assessment_id)},'
-        f'"case":{case_json},{rest[1:]}'
+        f'{{"assessment":{record.assessment_json},"assessment_id":{canonical_json(record.assessment_id)},'
+        f'"case":{record.case_json},{rest[1:]}'
     )
 
 
@@ -90,16 +82,7 @@ def record_hash(previous_hash: str, text: str) -> str:
 
 
 def _hash_of(record: AuditEntry) -> str:
-    text = record_text(
-        sequence=record.sequence,
-        assessment_id=record.assessment_id,
-        recorded_at=record.recorded_at,
-        key_name=record.key_name,
-        knowledge_digest=record.knowledge_digest,
-        case_json=record.case_json,
-        assessment_json=record.assessment_json,
-    )
-    return record_hash(record.previous_hash, text)
+    return record_hash(record.previous_hash, record_text(record))
 
 
 def sealer_for(entry: AssessmentEntry) -> Seal:

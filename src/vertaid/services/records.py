@@ -66,6 +66,33 @@ def _stored(entry: AssessmentEntry) -> StoredAssessment:
     )
 
 
+def _unpaired_surrogate(value: object, path: str) -> str | None:
+    """The path of the first text holding a lone surrogate (JSON's ``"\\ud800"`` escape decodes to one,
+    and no database can store it as UTF-8), or ``None``."""
+    if isinstance(value, str):
+        return None if _encodes(value) else path
+    if isinstance(value, dict):
+        for key, member in value.items():
+            inner = str(key) if path == "$" else f"{path}.{key}"
+            found = _unpaired_surrogate(key, inner) or _unpaired_surrogate(member, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, member in enumerate(value):
+            found = _unpaired_surrogate(member, f"{'' if path == '$' else path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def record_assessment(
     store: AssessmentRepository,
     case: object,
@@ -90,6 +117,9 @@ def record_assessment(
         case_json = canonical_json(case)
     except (TypeError, ValueError) as error:  # a Python caller's case that JSON cannot hold
         raise InvalidCase([("$", f"is not JSON data: {error}")]) from None
+    if not _encodes(case_json):
+        where = _unpaired_surrogate(case, "$") or "$"
+        raise InvalidCase([(where, "holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): not text")])
     entry = AssessmentEntry(
         id=uuid.uuid4().hex,
         created_at=datetime.now(UTC),
@@ -99,7 +129,16 @@ def record_assessment(
         assessment_json=canonical_json(assessment),
     )
     store.append_assessment(entry, sealer_for(entry))
-    return _stored(entry)
+    # The assessment is this call's own fresh document; the case is parsed back from what was stored, so
+    # that the caller's later changes to its case do not show in what it was given back.
+    return StoredAssessment(
+        id=entry.id,
+        created_at=entry.created_at,
+        key_name=entry.key_name,
+        case=json.loads(case_json),
+        assessment=assessment,
+        knowledge_digest=entry.knowledge_digest,
+    )
 
 
 def get_assessment(store: AssessmentRepository, assessment_id: str) -> StoredAssessment | None:

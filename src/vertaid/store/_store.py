@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, insert, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -44,7 +46,8 @@ POSTGRESQL_CONNECT_SECONDS: Final = 5
 _MIGRATION_LOCK: Final = 0x7665727461696431
 """PostgreSQL advisory lock held while migrating ("vertaid1"), so that concurrent starts take turns."""
 
-_AUDIT_ROWS_PER_READ: Final = 200
+AUDIT_ROWS_PER_READ: Final = 200
+"""Audit records read from the database at a time while verifying: the trail is never held whole."""
 
 
 def database_url(url: str | None = None) -> str:
@@ -83,6 +86,8 @@ def _answering(what: str) -> Iterator[None]:
         if isinstance(error, IntegrityError):
             raise
         raise StoreUnavailable(f"{what}: {_one_line(error)}") from error
+    except PoolTimeout as error:  # every pooled connection stayed busy
+        raise StoreUnavailable(f"{what}: no free database connection ({error})") from error
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -169,39 +174,20 @@ class Store:
         """Store ``entry`` and its sealed audit record in one transaction, appends taking turns."""
         with _answering("the assessment was not stored"), self._writing.begin() as session:
             if self._dialect == "postgresql":
-                # Self-conflicting and still open to readers: concurrent appends wait here, so each reads
-                # the head the previous one committed (READ COMMITTED takes a new snapshot per statement).
-                session.execute(text("LOCK TABLE audit_records IN SHARE ROW EXCLUSIVE MODE"))
+                # Concurrent appends to this chain wait here until the one before commits, then read the
+                # head it committed (READ COMMITTED takes a new snapshot per statement). An advisory lock
+                # keyed by the table's oid needs no privilege beyond SELECT and INSERT, unlike LOCK TABLE,
+                # and never blocks readers.
+                session.execute(text("SELECT pg_advisory_xact_lock('audit_records'::regclass::oid::bigint)"))
             head = session.execute(
                 select(AuditRecordRow.sequence, AuditRecordRow.record_hash)
                 .order_by(AuditRecordRow.sequence.desc())
                 .limit(1)
             ).first()
             record = seal(None if head is None else ChainHead(head.sequence, head.record_hash))
-            session.add(
-                AssessmentRow(
-                    id=entry.id,
-                    created_at=entry.created_at,
-                    key_name=entry.key_name,
-                    knowledge_digest=entry.knowledge_digest,
-                    case_json=entry.case_json,
-                    assessment_json=entry.assessment_json,
-                )
-            )
-            session.flush()  # the assessment first: the audit record refers to it
-            session.add(
-                AuditRecordRow(
-                    sequence=record.sequence,
-                    assessment_id=record.assessment_id,
-                    recorded_at=record.recorded_at,
-                    key_name=record.key_name,
-                    knowledge_digest=record.knowledge_digest,
-                    case_json=record.case_json,
-                    assessment_json=record.assessment_json,
-                    previous_hash=record.previous_hash,
-                    record_hash=record.record_hash,
-                )
-            )
+            # Plain INSERTs, not the unit of work: a write is two rows, and this is the busiest path.
+            session.execute(insert(AssessmentRow), [_columns(entry)])  # first: the record refers to it
+            session.execute(insert(AuditRecordRow), [_columns(record)])
         return record
 
     def find_assessment(self, assessment_id: str) -> AssessmentEntry | None:
@@ -223,21 +209,24 @@ class Store:
 
     def audit_trail(self) -> Iterator[AuditedAssessment]:
         """Every audit record in sequence order, each with the stored assessment it names."""
+        # Plain columns, not ORM objects: a long trail streams through without an identity map.
+        record_columns = [getattr(AuditRecordRow, field.name) for field in fields(AuditEntry)]
+        assessment_columns = [getattr(AssessmentRow, field.name) for field in fields(AssessmentEntry)]
         query = (
-            select(AuditRecordRow, AssessmentRow)
+            select(*record_columns, *assessment_columns)
             .outerjoin(AssessmentRow, AssessmentRow.id == AuditRecordRow.assessment_id)
             .order_by(AuditRecordRow.sequence)
-            .execution_options(yield_per=_AUDIT_ROWS_PER_READ)
+            .execution_options(yield_per=AUDIT_ROWS_PER_READ)
         )
+        split = len(record_columns)
         with _answering("the audit trail could not be read"), self._reading() as session:
             result = session.execute(query)
             try:
-                for record, found in result:
-                    assessment: AssessmentRow | None = found  # None: the outer join found no assessment
-                    yield AuditedAssessment(
-                        _audit_entry(record), None if assessment is None else _assessment_entry(assessment)
-                    )
-                    session.expunge_all()  # a long trail is read in pieces, not held in memory
+                for row in result:
+                    record = AuditEntry(*row[:split])
+                    found = row[split:]
+                    # The assessment's id is None when the outer join found no assessment.
+                    yield AuditedAssessment(record, None if found[0] is None else AssessmentEntry(*found))
             finally:
                 result.close()  # also when the reader stops early: PostgreSQL reads through a server cursor
 
@@ -263,14 +252,7 @@ class Store:
                 with self._writing.begin() as session:
                     if session.scalar(select(ApiKeyRow.key_id).where(ApiKeyRow.name == entry.name)):
                         raise taken
-                    session.add(
-                        ApiKeyRow(
-                            key_id=entry.key_id,
-                            name=entry.name,
-                            secret_hash=entry.secret_hash,
-                            created_at=entry.created_at,
-                        )
-                    )
+                    session.add(ApiKeyRow(**_columns(entry)))
             except IntegrityError:
                 # Another process added the same name between the check and the insert.
                 raise taken from None
@@ -284,29 +266,17 @@ class Store:
             return ApiKeyEntry(row.key_id, row.name, row.secret_hash, row.created_at)
 
 
+def _columns(entry: AssessmentEntry | AuditEntry | ApiKeyEntry) -> dict[str, Any]:
+    """An entry's fields, which are named as its table's columns."""
+    return {field.name: getattr(entry, field.name) for field in fields(entry)}
+
+
 def _assessment_entry(row: AssessmentRow) -> AssessmentEntry:
-    return AssessmentEntry(
-        id=row.id,
-        created_at=row.created_at,
-        key_name=row.key_name,
-        knowledge_digest=row.knowledge_digest,
-        case_json=row.case_json,
-        assessment_json=row.assessment_json,
-    )
+    return AssessmentEntry(**{field.name: getattr(row, field.name) for field in fields(AssessmentEntry)})
 
 
 def _audit_entry(row: AuditRecordRow) -> AuditEntry:
-    return AuditEntry(
-        sequence=row.sequence,
-        assessment_id=row.assessment_id,
-        recorded_at=row.recorded_at,
-        key_name=row.key_name,
-        knowledge_digest=row.knowledge_digest,
-        case_json=row.case_json,
-        assessment_json=row.assessment_json,
-        previous_hash=row.previous_hash,
-        record_hash=row.record_hash,
-    )
+    return AuditEntry(**{field.name: getattr(row, field.name) for field in fields(AuditEntry)})
 
 
 def _migrate(engine: Engine) -> None:

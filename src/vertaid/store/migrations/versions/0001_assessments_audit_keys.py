@@ -46,15 +46,22 @@ def _refuse_changes(table: str) -> None:
             )
 
 
+def _what_was_assessed() -> list[sa.Column[object]]:
+    """The columns a stored assessment and its audit record share: by whom, with what, what in, what out."""
+    return [
+        sa.Column("key_name", sa.String(100), nullable=True),
+        sa.Column("knowledge_digest", sa.String(64), nullable=False),
+        sa.Column("case_json", sa.Text(), nullable=False),
+        sa.Column("assessment_json", sa.Text(), nullable=False),
+    ]
+
+
 def upgrade() -> None:
     op.create_table(
         "assessments",
         sa.Column("id", sa.String(32), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("key_name", sa.String(100), nullable=True),
-        sa.Column("knowledge_digest", sa.String(64), nullable=False),
-        sa.Column("case_json", sa.Text(), nullable=False),
-        sa.Column("assessment_json", sa.Text(), nullable=False),
+        *_what_was_assessed(),
         sa.PrimaryKeyConstraint("id", name="pk_assessments"),
     )
     op.create_table(
@@ -62,10 +69,7 @@ def upgrade() -> None:
         sa.Column("sequence", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("assessment_id", sa.String(32), nullable=False),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("key_name", sa.String(100), nullable=True),
-        sa.Column("knowledge_digest", sa.String(64), nullable=False),
-        sa.Column("case_json", sa.Text(), nullable=False),
-        sa.Column("assessment_json", sa.Text(), nullable=False),
+        *_what_was_assessed(),
         sa.Column("previous_hash", sa.String(64), nullable=False),
         sa.Column("record_hash", sa.String(64), nullable=False),
         sa.PrimaryKeyConstraint("sequence", name="pk_audit_records"),
