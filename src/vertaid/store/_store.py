@@ -133,7 +133,9 @@ def _for_writing(engine: Engine) -> Engine:
 
 def _postgresql_engine(url: URL) -> Engine:
     connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": POSTGRESQL_CONNECT_SECONDS}
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    # READ COMMITTED whatever the server's default: an append reads the chain's head after taking its lock,
+    # and only a per-statement snapshot sees the head that the previous append committed.
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, isolation_level="READ COMMITTED")
 
 
 class Store:
