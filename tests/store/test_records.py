@@ -17,7 +17,7 @@ from tests.store.conftest import Database, vignette_case
 from vertaid import InvalidCase, assess
 from vertaid.knowledge import default_pack
 from vertaid.services.audit import sealer_for
-from vertaid.services.ports import AssessmentEntry, AuditEntry, ChainHead
+from vertaid.services.ports import AssessmentAppend, AssessmentEntry, AuditEntry, ChainHead
 from vertaid.services.records import get_assessment, recent_assessments, record_assessment
 from vertaid.store import Store, StoreUnavailable, open_store
 from vertaid.store._schema import Base
@@ -101,7 +101,7 @@ def test_an_assessment_whose_audit_record_fails_is_not_stored(store: Store, data
     seal_again_as_first = sealer_for(entry)
 
     with pytest.raises(Exception, match=r"(?i)unique|primary key|duplicate"):
-        store.append_assessment(entry, lambda _head: seal_again_as_first(None))
+        store.append_assessments([AssessmentAppend(entry, lambda _head: seal_again_as_first(None))])
 
     assert _counts(database) == (1, 1)
     assert get_assessment(store, "0" * 32) is None
@@ -260,7 +260,7 @@ def test_seal_is_given_the_head_the_previous_append_committed(store: Store) -> N
             heads.append(head)
             return sealer_for(entry)(head)
 
-        appended.append(store.append_assessment(entry, watching))
+        appended.extend(store.append_assessments([AssessmentAppend(entry, watching)]))
 
     assert heads == [None, *(ChainHead(record.sequence, record.record_hash) for record in appended[:2])]
 

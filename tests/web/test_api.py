@@ -314,7 +314,7 @@ def test_an_unexpected_error_is_500_without_a_traceback(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(api, "record_assessment", broken)
+    monkeypatch.setattr(api, "prepare_assessment", broken)
     monkeypatch.setattr(pages, "recent_assessments", broken)
 
     answer = client.post(ASSESSMENTS, json=vignette_case(CONSERVATIVE), headers=_bearer(api_key))

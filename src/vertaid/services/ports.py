@@ -7,13 +7,14 @@ dependency points inward: the adapter implements these protocols and the service
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 __all__ = [
     "ApiKeyEntry",
+    "AssessmentAppend",
     "AssessmentEntry",
     "AssessmentRepository",
     "AuditEntry",
@@ -78,6 +79,14 @@ Seal = Callable[[ChainHead | None], AuditEntry]
 
 
 @dataclass(frozen=True, slots=True)
+class AssessmentAppend:
+    """One assessment to append, with the seal that makes its audit record from the chain's head."""
+
+    entry: AssessmentEntry
+    seal: Seal
+
+
+@dataclass(frozen=True, slots=True)
 class AuditedAssessment:
     """An audit record with the stored assessment it names (``None`` when that assessment is gone)."""
 
@@ -98,11 +107,13 @@ class ApiKeyEntry:
 class AssessmentRepository(Protocol):
     """Where assessments and their audit records are kept."""
 
-    def append_assessment(self, entry: AssessmentEntry, seal: Seal) -> AuditEntry:
-        """Store ``entry`` and the audit record ``seal`` makes from the chain's head, in one transaction.
+    def append_assessments(self, appends: Sequence[AssessmentAppend]) -> list[AuditEntry]:
+        """Store every entry, each with the audit record its seal makes, in one transaction.
 
-        Appends are serialised: no other append reads the head between this one's read and its commit,
-        so the chain cannot fork. Returns the appended record once the transaction is committed.
+        The first seal is given the chain's head, each later one the record the seal before it made, so
+        the records are chained in the order given. Appends are serialised: no other append reads the
+        head between this one's read and its commit, so the chain cannot fork. Returns the appended
+        records, in order, once the transaction is committed; when it fails, none of them is stored.
         """
         ...
 

@@ -2,6 +2,8 @@
 
 A write is acknowledged only after it is committed: :func:`record_assessment` returns once the store has
 committed the assessment and its audit record in one transaction, and writes nothing for an invalid case.
+A server with many writers splits it: :func:`prepare_assessment` (the engine's work, on any thread) and
+:func:`commit_assessments` (many prepared assessments in one transaction, which returns after the commit).
 Ids are ``uuid4`` hex (32 lowercase hexadecimal digits): opaque, unguessable and safe in a URL.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -18,13 +21,16 @@ from vertaid.domain.case import InvalidCase
 from vertaid.domain.pack import KnowledgePack
 from vertaid.services.assessment import assess
 from vertaid.services.audit import canonical_json, sealer_for
-from vertaid.services.ports import AssessmentEntry, AssessmentRepository
+from vertaid.services.ports import AssessmentAppend, AssessmentEntry, AssessmentRepository
 
 __all__ = [
     "MAX_RECENT",
+    "PreparedAssessment",
     "StoredAssessment",
+    "commit_assessments",
     "get_assessment",
     "is_assessment_id",
+    "prepare_assessment",
     "recent_assessments",
     "record_assessment",
 ]
@@ -93,6 +99,80 @@ def _encodes(text: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class PreparedAssessment:
+    """A case assessed and made ready to store, not stored yet (:func:`prepare_assessment`).
+
+    ``entry`` holds the canonical JSON texts that are stored and hashed; ``case`` is a fresh copy of the
+    case as given (parsed back from that text), ``assessment`` the engine's own fresh document.
+    """
+
+    entry: AssessmentEntry
+    case: dict[str, Any]
+    assessment: dict[str, Any]
+
+
+def prepare_assessment(
+    case: object,
+    *,
+    key_name: str | None,
+    pack: KnowledgePack | None = None,
+) -> PreparedAssessment:
+    """Assess ``case`` and make what is stored of it: its id, its time and its canonical JSON texts.
+
+    Touches no store, so it can run anywhere (the web app runs it on many threads and commits on one).
+
+    Raises:
+        InvalidCase: the case is not valid, or holds what JSON or a database cannot (each problem names
+            its path).
+    """
+    assessment = assess(case, pack)
+    try:
+        case_json = canonical_json(case)
+    except (TypeError, ValueError) as error:  # a Python caller's case that JSON cannot hold
+        raise InvalidCase([("$", f"is not JSON data: {error}")]) from None
+    if not _encodes(case_json):
+        where = _unpaired_surrogate(case, "$") or "$"
+        raise InvalidCase([(where, "holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): not text")])
+    entry = AssessmentEntry(
+        id=uuid.uuid4().hex,
+        created_at=datetime.now(UTC),
+        key_name=key_name,
+        knowledge_digest=assessment["knowledge"]["digest"],
+        case_json=case_json,
+        assessment_json=canonical_json(assessment),
+    )
+    # The case is parsed back from its stored text, so that the caller's later changes to its case do not
+    # show in what it is given back.
+    return PreparedAssessment(entry=entry, case=json.loads(case_json), assessment=assessment)
+
+
+def commit_assessments(
+    store: AssessmentRepository, prepared: Sequence[PreparedAssessment]
+) -> list[StoredAssessment]:
+    """Store every prepared assessment with its audit record, all in one transaction; return them, in
+    order, once that transaction is committed.
+
+    The audit records are chained in the order given. One commit for many assessments is one flush to
+    disk for all of them (group commit), which is what lets a server keep up with many writers.
+
+    Raises:
+        StoreUnavailable: the store did not answer; none of them is stored.
+    """
+    store.append_assessments([AssessmentAppend(each.entry, sealer_for(each.entry)) for each in prepared])
+    return [
+        StoredAssessment(
+            id=each.entry.id,
+            created_at=each.entry.created_at,
+            key_name=each.entry.key_name,
+            case=each.case,
+            assessment=each.assessment,
+            knowledge_digest=each.entry.knowledge_digest,
+        )
+        for each in prepared
+    ]
+
+
 def record_assessment(
     store: AssessmentRepository,
     case: object,
@@ -112,33 +192,8 @@ def record_assessment(
         InvalidCase: the case is not valid (each problem names its path); nothing is written.
         StoreUnavailable: the store did not answer; nothing is written.
     """
-    assessment = assess(case, pack)
-    try:
-        case_json = canonical_json(case)
-    except (TypeError, ValueError) as error:  # a Python caller's case that JSON cannot hold
-        raise InvalidCase([("$", f"is not JSON data: {error}")]) from None
-    if not _encodes(case_json):
-        where = _unpaired_surrogate(case, "$") or "$"
-        raise InvalidCase([(where, "holds an unpaired UTF-16 surrogate (\\ud800-\\udfff): not text")])
-    entry = AssessmentEntry(
-        id=uuid.uuid4().hex,
-        created_at=datetime.now(UTC),
-        key_name=key_name,
-        knowledge_digest=assessment["knowledge"]["digest"],
-        case_json=case_json,
-        assessment_json=canonical_json(assessment),
-    )
-    store.append_assessment(entry, sealer_for(entry))
-    # The assessment is this call's own fresh document; the case is parsed back from what was stored, so
-    # that the caller's later changes to its case do not show in what it was given back.
-    return StoredAssessment(
-        id=entry.id,
-        created_at=entry.created_at,
-        key_name=entry.key_name,
-        case=json.loads(case_json),
-        assessment=assessment,
-        knowledge_digest=entry.knowledge_digest,
-    )
+    [stored] = commit_assessments(store, [prepare_assessment(case, key_name=key_name, pack=pack)])
+    return stored
 
 
 def get_assessment(store: AssessmentRepository, assessment_id: str) -> StoredAssessment | None:

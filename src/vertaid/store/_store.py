@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from importlib.resources import files
@@ -19,12 +19,12 @@ from sqlalchemy.pool import StaticPool
 
 from vertaid.services.ports import (
     ApiKeyEntry,
+    AssessmentAppend,
     AssessmentEntry,
     AuditedAssessment,
     AuditEntry,
     ChainHead,
     KeyNameTaken,
-    Seal,
     StoreUnavailable,
 )
 from vertaid.store._schema import ApiKeyRow, AssessmentRow, AuditRecordRow
@@ -172,8 +172,10 @@ class Store:
 
     # -- assessments and the audit trail
 
-    def append_assessment(self, entry: AssessmentEntry, seal: Seal) -> AuditEntry:
-        """Store ``entry`` and its sealed audit record in one transaction, appends taking turns."""
+    def append_assessments(self, appends: Sequence[AssessmentAppend]) -> list[AuditEntry]:
+        """Store the entries and their sealed audit records in one transaction, appends taking turns."""
+        if not appends:
+            return []
         with _answering("the assessment was not stored"), self._writing.begin() as session:
             if self._dialect == "postgresql":
                 # Concurrent appends to this chain wait here until the one before commits, then read the
@@ -181,16 +183,21 @@ class Store:
                 # keyed by the table's oid needs no privilege beyond SELECT and INSERT, unlike LOCK TABLE,
                 # and never blocks readers.
                 session.execute(text("SELECT pg_advisory_xact_lock('audit_records'::regclass::oid::bigint)"))
-            head = session.execute(
+            row = session.execute(
                 select(AuditRecordRow.sequence, AuditRecordRow.record_hash)
                 .order_by(AuditRecordRow.sequence.desc())
                 .limit(1)
             ).first()
-            record = seal(None if head is None else ChainHead(head.sequence, head.record_hash))
-            # Plain INSERTs, not the unit of work: a write is two rows, and this is the busiest path.
-            session.execute(insert(AssessmentRow), [_columns(entry)])  # first: the record refers to it
-            session.execute(insert(AuditRecordRow), [_columns(record)])
-        return record
+            head = None if row is None else ChainHead(row.sequence, row.record_hash)
+            records = []
+            for append in appends:  # each record chained to the one sealed before it
+                records.append(append.seal(head))
+                head = ChainHead(records[-1].sequence, records[-1].record_hash)
+            # Plain multi-row INSERTs, not the unit of work: this is the busiest path. The assessments go
+            # first, since their records refer to them.
+            session.execute(insert(AssessmentRow), [_columns(append.entry) for append in appends])
+            session.execute(insert(AuditRecordRow), [_columns(record) for record in records])
+        return records
 
     def find_assessment(self, assessment_id: str) -> AssessmentEntry | None:
         """The stored assessment with this id, or ``None``."""

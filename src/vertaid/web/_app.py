@@ -92,7 +92,7 @@ def create_app(
     app.state.store = store
     app.state.pack = pack if pack is not None else default_pack()
     app.state.csrf = CsrfTokens(_secret(secret_key))
-    app.state.writer = Writer()
+    app.state.writer = Writer(store)
     app.state.keys = KeyCache()
 
     app.add_middleware(BodyLimit, limit=MAX_BYTES)

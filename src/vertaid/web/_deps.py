@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, Final, ParamSpec, TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Annotated, Any, Final
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -17,38 +18,91 @@ from starlette.exceptions import HTTPException
 
 from vertaid.domain.pack import KnowledgePack
 from vertaid.services.keys import authenticate
+from vertaid.services.ports import AssessmentRepository
+from vertaid.services.records import PreparedAssessment, StoredAssessment, commit_assessments
 from vertaid.store import Store
 from vertaid.web._security import CsrfTokens
 
 __all__ = ["ApiKeyName", "Csrf", "KeyCache", "Pack", "StoreDep", "Write", "Writer"]
 
 
-P = ParamSpec("P")
-T = TypeVar("T")
+_Waiting = tuple[PreparedAssessment, Future[StoredAssessment]]
+"""An assessment waiting to be committed, and where its request waits for the outcome."""
 
 
 class Writer:
-    """The one thread that writes to the store, so that writes queue here in arrival order.
+    """The one thread that commits assessments to the store, as many at a time as are waiting.
 
-    The store lets one append through at a time (the audit chain is a sequence); writers racing for it
+    Request handlers prepare their assessment elsewhere (the engine's work runs on many threads) and
+    hand it here. While one transaction is being committed, the assessments that arrive queue up; the
+    next transaction takes all of them (up to ``max_batch``), so one flush to disk acknowledges many
+    writes (group commit) and the rate of writes is no longer bounded by the disk's flush time. Nothing
+    waits on purpose to fill a batch: a write that arrives while the store is idle is committed at once.
+
+    The store lets one append through at a time (the audit chain is a sequence); appends racing for it
     from many threads would wait in the database (SQLite's busy handler sleeps and retries, with growing
-    pauses), which makes the slowest answers much slower than the rest.
+    pauses), so they queue here, in arrival order, and are chained in that order.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, store: AssessmentRepository, max_batch: int = 64) -> None:
+        self._store = store
+        self._max_batch = max_batch
+        self._waiting: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
         self._thread: ThreadPoolExecutor | None = None
+        self._starting = threading.Lock()
 
-    async def run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``call`` on the writing thread, after the writes asked for before it."""
-        if self._thread is None:  # made when first needed: an application may be started again
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vertaid-store-writer")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._thread, functools.partial(call, *args, **kwargs)
-        )
+    @property
+    def waiting(self) -> int:
+        """How many assessments are queued and not yet being committed."""
+        return self._waiting.qsize()
+
+    async def commit(self, prepared: PreparedAssessment) -> StoredAssessment:
+        """Store ``prepared`` with its audit record; return it once the transaction holding it committed.
+
+        Raises:
+            StoreUnavailable: (or whatever else the commit raised) the transaction holding this assessment
+                failed; neither it nor any other assessment of that transaction is stored.
+        """
+        done: Future[StoredAssessment] = Future()
+        self._waiting.put((prepared, done))
+        # One turn on the thread per assessment: each turn commits all that wait, so later turns often
+        # find nothing left, and none is ever left waiting without a turn to come.
+        self._executor().submit(self._commit_waiting)
+        return await asyncio.wrap_future(done)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._starting:
+            if self._thread is None:  # made when first needed: an application may be started again
+                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vertaid-store-writer")
+            return self._thread
+
+    def _commit_waiting(self) -> None:
+        batch: list[_Waiting] = []
+        while len(batch) < self._max_batch:
+            try:
+                prepared, done = self._waiting.get_nowait()
+            except queue.Empty:
+                break
+            if done.set_running_or_notify_cancel():  # a request given up before its turn is not stored
+                batch.append((prepared, done))
+        if not batch:
+            return
+        try:
+            stored = commit_assessments(self._store, [prepared for prepared, _ in batch])
+        except BaseException as error:
+            # Not committed: every request of the transaction gets the error, none is acknowledged.
+            for _, done in batch:
+                done.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for (_, done), each in zip(batch, stored, strict=True):
+            done.set_result(each)
 
     def close(self) -> None:
         """Finish the writes under way and stop the thread (until the next write)."""
-        thread, self._thread = self._thread, None
+        with self._starting:
+            thread, self._thread = self._thread, None
         if thread is not None:
             thread.shutdown(wait=True)
 
@@ -100,7 +154,7 @@ Pack = Annotated[KnowledgePack, Depends(_state("pack"))]
 Csrf = Annotated[CsrfTokens, Depends(_state("csrf"))]
 """The CSRF tokens of the forms."""
 Write = Annotated[Writer, Depends(_state("writer"))]
-"""The thread that writes to the store."""
+"""The thread that commits assessments to the store."""
 
 _bearer = HTTPBearer(
     auto_error=False,

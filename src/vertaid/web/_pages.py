@@ -23,7 +23,7 @@ from vertaid.domain._shapes import Problem
 from vertaid.domain.case import InvalidCase, parse_case
 from vertaid.domain.pack import KnowledgePack
 from vertaid.report import Audience, html_to_pdf, render_html, stylesheet
-from vertaid.services.records import StoredAssessment, get_assessment, recent_assessments, record_assessment
+from vertaid.services.records import StoredAssessment, get_assessment, prepare_assessment, recent_assessments
 from vertaid.web._deps import Csrf, Pack, StoreDep, Write
 from vertaid.web._form import (
     FormValues,
@@ -106,7 +106,7 @@ def _submitted(form: FormData) -> dict[str, list[str]]:
 
 
 @router.post("/")
-async def submit_case(request: Request, store: StoreDep, pack: Pack, csrf: Csrf, writer: Write) -> Response:
+async def submit_case(request: Request, pack: Pack, csrf: Csrf, writer: Write) -> Response:
     """The case form sent: add or remove a fracture, or assess and store the case and open its page.
 
     A problem with the case shows the form again, as sent, with each problem next to its control.
@@ -135,11 +135,12 @@ async def submit_case(request: Request, store: StoreDep, pack: Pack, csrf: Csrf,
         problems = error.problems + problems
     if not problems:
         try:
-            stored = await writer.run(record_assessment, store, case, key_name=None, pack=pack)
+            prepared = await run_in_threadpool(prepare_assessment, case, key_name=None, pack=pack)
         except InvalidCase as error:
             problems = error.problems
     if problems:
         return _form_response(request, csrf, values, problems=problems, status=422)
+    stored = await writer.commit(prepared)
     page = f"/assessments/{stored.id}"
     if _from_htmx(request):
         return Response(status_code=200, headers={"HX-Redirect": page})
