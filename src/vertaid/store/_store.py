@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import Engine, create_engine, event, insert, select, text
+from sqlalchemy import Engine, Table, create_engine, event, insert, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
+
+if sys.platform != "win32":
+    import fcntl
+else:  # pragma: no cover - Windows has no flock; SQLite's own lock still serialises appends
+    fcntl = None
 
 from vertaid.services.ports import (
     ApiKeyEntry,
@@ -45,6 +51,9 @@ POSTGRESQL_CONNECT_SECONDS: Final = 5
 
 _MIGRATION_LOCK: Final = 0x7665727461696431
 """PostgreSQL advisory lock held while migrating ("vertaid1"), so that concurrent starts take turns."""
+
+APPEND_TURNS_SUFFIX: Final = "-appending"
+"""Next to an SQLite file, the file whose lock the processes appending to it take in turn (``flock``)."""
 
 AUDIT_ROWS_PER_READ: Final = 200
 """Audit records read from the database at a time while verifying: the trail is never held whole."""
@@ -90,12 +99,20 @@ def _answering(what: str) -> Iterator[None]:
         raise StoreUnavailable(f"{what}: no free database connection ({error})") from error
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of an SQLite database; ``None`` for one held in memory."""
     database = url.database or ""
-    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
-    if not in_memory:
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = _sqlite_file(url)
+    in_memory = database is None
+    if database is not None:
         try:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            database.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StoreUnavailable(f"cannot create the folder for {database}: {error.strerror}") from None
     options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
@@ -148,8 +165,11 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._dialect = engine.dialect.name
+        self._appending = _for_writing(engine)
         self._reading = sessionmaker(engine, expire_on_commit=False)
-        self._writing = sessionmaker(_for_writing(engine), expire_on_commit=False)
+        self._writing = sessionmaker(self._appending, expire_on_commit=False)
+        database = _sqlite_file(engine.url) if self._dialect == "sqlite" else None
+        self._turns = None if database is None else database.with_name(database.name + APPEND_TURNS_SUFFIX)
 
     @property
     def dialect(self) -> str:
@@ -176,28 +196,57 @@ class Store:
         """Store the entries and their sealed audit records in one transaction, appends taking turns."""
         if not appends:
             return []
-        with _answering("the assessment was not stored"), self._writing.begin() as session:
+        # A Core connection, not a session: this is the busiest path, and the unit of work adds nothing
+        # to two multi-row INSERTs.
+        with (
+            _answering("the assessment was not stored"),
+            self._append_turn(),
+            self._appending.begin() as connection,
+        ):
             if self._dialect == "postgresql":
                 # Concurrent appends to this chain wait here until the one before commits, then read the
                 # head it committed (READ COMMITTED takes a new snapshot per statement). An advisory lock
                 # keyed by the table's oid needs no privilege beyond SELECT and INSERT, unlike LOCK TABLE,
                 # and never blocks readers.
-                session.execute(text("SELECT pg_advisory_xact_lock('audit_records'::regclass::oid::bigint)"))
-            row = session.execute(
-                select(AuditRecordRow.sequence, AuditRecordRow.record_hash)
-                .order_by(AuditRecordRow.sequence.desc())
-                .limit(1)
-            ).first()
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock('audit_records'::regclass::oid::bigint)")
+                )
+            row = connection.execute(_CHAIN_HEAD).first()
             head = None if row is None else ChainHead(row.sequence, row.record_hash)
             records = []
             for append in appends:  # each record chained to the one sealed before it
                 records.append(append.seal(head))
                 head = ChainHead(records[-1].sequence, records[-1].record_hash)
-            # Plain multi-row INSERTs, not the unit of work: this is the busiest path. The assessments go
-            # first, since their records refer to them.
-            session.execute(insert(AssessmentRow), [_columns(append.entry) for append in appends])
-            session.execute(insert(AuditRecordRow), [_columns(record) for record in records])
+            # The assessments first: their records refer to them.
+            connection.execute(insert(_ASSESSMENTS), [_columns(append.entry) for append in appends])
+            connection.execute(insert(_AUDIT_RECORDS), [_columns(record) for record in records])
         return records
+
+    @contextmanager
+    def _append_turn(self) -> Iterator[None]:
+        """On an SQLite file, wait for this append's turn among the processes appending to it.
+
+        SQLite's own lock (``BEGIN IMMEDIATE``) still serialises the appends; this only makes them wait
+        without polling. A writer refused SQLite's lock sleeps in its busy handler and retries, with
+        pauses growing to 100 ms, while the process holding it commits again and again: two server
+        processes appending at once made some writers wait a second. Here a writer blocks on ``flock``
+        and wakes as soon as the holder's transaction ends; the kernel drops the lock of a process that
+        dies. PostgreSQL's advisory lock already queues its waiters.
+        """
+        if self._turns is None or fcntl is None:
+            yield
+            return
+        try:
+            turns = os.open(self._turns, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as error:
+            raise StoreUnavailable(
+                f"the assessment was not stored: {self._turns}: {error.strerror}"
+            ) from None
+        try:
+            fcntl.flock(turns, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(turns)  # releases the lock
 
     def find_assessment(self, assessment_id: str) -> AssessmentEntry | None:
         """The stored assessment with this id, or ``None``."""
@@ -273,6 +322,16 @@ class Store:
             if row is None:
                 return None
             return ApiKeyEntry(row.key_id, row.name, row.secret_hash, row.created_at)
+
+
+# The tables, not the mapped classes: the INSERTs run on a Core connection.
+_ASSESSMENTS: Final = cast(Table, AssessmentRow.__table__)
+_AUDIT_RECORDS: Final = cast(Table, AuditRecordRow.__table__)
+_CHAIN_HEAD: Final = (
+    select(AuditRecordRow.sequence, AuditRecordRow.record_hash)
+    .order_by(AuditRecordRow.sequence.desc())
+    .limit(1)
+)
 
 
 def _columns(entry: AssessmentEntry | AuditEntry | ApiKeyEntry) -> dict[str, Any]:

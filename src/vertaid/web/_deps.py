@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import queue
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from fastapi import Depends, Request
@@ -26,35 +27,43 @@ from vertaid.web._security import CsrfTokens
 __all__ = ["ApiKeyName", "Csrf", "KeyCache", "Pack", "StoreDep", "Write", "Writer"]
 
 
-_Waiting = tuple[PreparedAssessment, Future[StoredAssessment]]
-"""An assessment waiting to be committed, and where its request waits for the outcome."""
+_Outcome = StoredAssessment | BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class _Waiting:
+    """An assessment waiting to be committed, and the future its request awaits on its event loop."""
+
+    prepared: PreparedAssessment
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[StoredAssessment]
 
 
 class Writer:
     """The one thread that commits assessments to the store, as many at a time as are waiting.
 
-    Request handlers prepare their assessment elsewhere (the engine's work runs on many threads) and
-    hand it here. While one transaction is being committed, the assessments that arrive queue up; the
-    next transaction takes all of them (up to ``max_batch``), so one flush to disk acknowledges many
-    writes (group commit) and the rate of writes is no longer bounded by the disk's flush time. Nothing
-    waits on purpose to fill a batch: a write that arrives while the store is idle is committed at once.
+    Request handlers prepare their assessment elsewhere (the engine's work) and hand it here. While one
+    transaction is being committed, the assessments that arrive queue up; the next transaction takes all
+    of them (up to ``max_batch``), so one flush to disk acknowledges many writes (group commit), and the
+    rate of writes is no longer bounded by the disk's flush time. Nothing waits on purpose to fill a
+    batch: an assessment that arrives while the thread is idle is committed at once.
 
     The store lets one append through at a time (the audit chain is a sequence); appends racing for it
     from many threads would wait in the database (SQLite's busy handler sleeps and retries, with growing
-    pauses), so they queue here, in arrival order, and are chained in that order.
+    pauses), so they queue here, and are chained in the order they arrived.
     """
 
     def __init__(self, store: AssessmentRepository, max_batch: int = 64) -> None:
         self._store = store
         self._max_batch = max_batch
-        self._waiting: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
-        self._thread: ThreadPoolExecutor | None = None
-        self._starting = threading.Lock()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
 
     @property
     def waiting(self) -> int:
         """How many assessments are queued and not yet being committed."""
-        return self._waiting.qsize()
+        return self._queue.qsize()
 
     async def commit(self, prepared: PreparedAssessment) -> StoredAssessment:
         """Store ``prepared`` with its audit record; return it once the transaction holding it committed.
@@ -63,48 +72,77 @@ class Writer:
             StoreUnavailable: (or whatever else the commit raised) the transaction holding this assessment
                 failed; neither it nor any other assessment of that transaction is stored.
         """
-        done: Future[StoredAssessment] = Future()
-        self._waiting.put((prepared, done))
-        # One turn on the thread per assessment: each turn commits all that wait, so later turns often
-        # find nothing left, and none is ever left waiting without a turn to come.
-        self._executor().submit(self._commit_waiting)
-        return await asyncio.wrap_future(done)
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._starting:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[StoredAssessment] = loop.create_future()
+        with self._lock:  # so that close() cannot come between starting the thread and queueing
             if self._thread is None:  # made when first needed: an application may be started again
-                self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vertaid-store-writer")
-            return self._thread
-
-    def _commit_waiting(self) -> None:
-        batch: list[_Waiting] = []
-        while len(batch) < self._max_batch:
-            try:
-                prepared, done = self._waiting.get_nowait()
-            except queue.Empty:
-                break
-            if done.set_running_or_notify_cancel():  # a request given up before its turn is not stored
-                batch.append((prepared, done))
-        if not batch:
-            return
-        try:
-            stored = commit_assessments(self._store, [prepared for prepared, _ in batch])
-        except BaseException as error:
-            # Not committed: every request of the transaction gets the error, none is acknowledged.
-            for _, done in batch:
-                done.set_exception(error)
-            if not isinstance(error, Exception):
-                raise
-            return
-        for (_, done), each in zip(batch, stored, strict=True):
-            done.set_result(each)
+                self._thread = threading.Thread(
+                    target=self._run,
+                    args=(self._queue,),
+                    name="vertaid-store-writer",
+                    # A daemon, so that an application never shut down cannot hang the interpreter's exit;
+                    # what it was committing then is not acknowledged (and a transaction is all or none).
+                    daemon=True,
+                )
+                self._thread.start()
+            self._queue.put(_Waiting(prepared, loop, done))
+        return await done
 
     def close(self) -> None:
-        """Finish the writes under way and stop the thread (until the next write)."""
-        with self._starting:
+        """Commit what is queued and stop the thread (until the next write)."""
+        with self._lock:
             thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.shutdown(wait=True)
+            if thread is None:
+                return
+            waiting, self._queue = self._queue, queue.SimpleQueue()
+            waiting.put(None)  # after everything queued before it
+        thread.join()
+
+    def _run(self, waiting: queue.SimpleQueue[_Waiting | None]) -> None:
+        stopping = False
+        while not stopping:
+            batch: list[_Waiting] = []
+            item = waiting.get()  # blocks while nothing waits
+            while item is not None:
+                if not item.done.cancelled():  # a request given up before its turn is not stored
+                    batch.append(item)
+                if len(batch) == self._max_batch:
+                    break
+                try:
+                    item = waiting.get_nowait()
+                except queue.Empty:
+                    break
+            stopping = item is None
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[_Waiting]) -> None:
+        outcomes: list[_Outcome]
+        try:
+            outcomes = list(commit_assessments(self._store, [each.prepared for each in batch]))
+        except BaseException as error:  # the thread keeps serving: the next batch may well commit
+            # Not committed: every request of the transaction gets the error, none is acknowledged.
+            if not isinstance(error, Exception):  # never raised in a request's task as it is
+                error = RuntimeError(f"the commit was interrupted ({type(error).__name__})")
+            outcomes = [error] * len(batch)
+        # One wake-up of each event loop for the whole batch, not one per request.
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[StoredAssessment], _Outcome]]]
+        settled = {}
+        for each, outcome in zip(batch, outcomes, strict=True):
+            settled.setdefault(each.loop, []).append((each.done, outcome))
+        for loop, results in settled.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits these any more
+                loop.call_soon_threadsafe(_settle, results)
+
+
+def _settle(results: list[tuple[asyncio.Future[StoredAssessment], _Outcome]]) -> None:
+    for done, outcome in results:
+        if done.done():  # cancelled meanwhile
+            continue
+        if isinstance(outcome, BaseException):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
 
 
 class KeyCache:
@@ -138,10 +176,12 @@ class KeyCache:
         self._names[self._fingerprint(key)] = (name, time.monotonic() + self.SECONDS)
 
 
-def _state(name: str) -> Callable[[Request], Any]:
+def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
     """A dependency giving what ``create_app`` put in the application's state under ``name``."""
 
-    def held(request: Request) -> Any:
+    # A coroutine, although it never waits: FastAPI runs a plain function dependency on its thread pool,
+    # and the trip there and back cost more than the rest of a write's handling in the web layer.
+    async def held(request: Request) -> Any:
         return getattr(request.app.state, name)
 
     return held
