@@ -1,10 +1,13 @@
-"""Stored assessments (issue 4): round trip, restart, no partial writes, commit before return."""
+"""Stored assessments (issue 4): round trip, restart, no partial writes, commit before return, batches."""
 
 from __future__ import annotations
 
 import copy
+import fcntl
 import re
 import threading
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,11 +19,18 @@ from sqlalchemy import create_engine
 from tests.store.conftest import Database, vignette_case
 from vertaid import InvalidCase, assess
 from vertaid.knowledge import default_pack
-from vertaid.services.audit import sealer_for
+from vertaid.services.audit import canonical_json, sealer_for, verify_audit
 from vertaid.services.ports import AssessmentAppend, AssessmentEntry, AuditEntry, ChainHead
-from vertaid.services.records import get_assessment, recent_assessments, record_assessment
+from vertaid.services.records import (
+    commit_assessments,
+    get_assessment,
+    prepare_assessment,
+    recent_assessments,
+    record_assessment,
+)
 from vertaid.store import Store, StoreUnavailable, open_store
 from vertaid.store._schema import Base
+from vertaid.store._store import APPEND_TURNS_SUFFIX
 
 KYPHOPLASTY_CASE = "02-collapse-over-30.json"
 
@@ -279,3 +289,135 @@ def test_a_case_with_text_no_database_can_hold_is_refused_naming_the_field(
     assert [path for path, _ in refused.value.problems] == ["id"]
     assert "surrogate" in refused.value.problems[0][1]
     assert _counts(database) == (0, 0)
+
+
+def _entry(index: int) -> AssessmentEntry:
+    return AssessmentEntry(
+        id=f"{index:032x}",
+        created_at=datetime.now(UTC),
+        key_name=None,
+        knowledge_digest="d" * 64,
+        case_json="{}",
+        assessment_json="{}",
+    )
+
+
+def test_a_batch_is_chained_in_the_order_given_and_committed_at_once(
+    store: Store, database: Database
+) -> None:
+    """append_assessments hands the first seal the chain's head and each later one the record sealed
+    before it; all are committed, in that order, when it returns."""
+    first = _entry(0)
+    store.append_assessments([AssessmentAppend(first, sealer_for(first))])
+    entries = [_entry(index) for index in range(1, 5)]
+    heads: list[ChainHead | None] = []
+
+    def watching(entry: AssessmentEntry) -> Callable[[ChainHead | None], AuditEntry]:
+        def seal(head: ChainHead | None) -> AuditEntry:
+            heads.append(head)
+            return sealer_for(entry)(head)
+
+        return seal
+
+    records = store.append_assessments([AssessmentAppend(entry, watching(entry)) for entry in entries])
+
+    assert [record.sequence for record in records] == [2, 3, 4, 5]
+    assert heads[1:] == [ChainHead(record.sequence, record.record_hash) for record in records[:-1]]
+    assert heads[0] is not None and heads[0].sequence == 1
+    rows = database.rows("SELECT sequence, assessment_id FROM audit_records ORDER BY sequence")
+    assert rows == [(sequence, f"{sequence - 1:032x}") for sequence in range(1, 6)]
+    assert verify_audit(store).whole
+
+
+def test_a_batch_with_one_bad_append_stores_none_of_it(store: Store, database: Database) -> None:
+    """The appends of a batch are one transaction: when its last assessment cannot be stored (its id is
+    taken), the ones before it in the batch are not stored either."""
+    record_assessment(store, vignette_case(KYPHOPLASTY_CASE), key_name=None)
+    [(taken,)] = database.rows("SELECT id FROM assessments")
+    entries = [_entry(1), _entry(2), replace(_entry(3), id=taken)]
+
+    with pytest.raises(Exception, match=r"(?i)unique|primary key|duplicate"):
+        store.append_assessments([AssessmentAppend(entry, sealer_for(entry)) for entry in entries])
+
+    assert _counts(database) == (1, 1)
+    assert verify_audit(store).whole
+
+
+def test_prepared_assessments_are_stored_only_by_commit_assessments(store: Store, database: Database) -> None:
+    """prepare_assessment assesses and makes the canonical texts without storing anything (it is given
+    no store); commit_assessments stores several in one call, and returns them once committed."""
+    names = [KYPHOPLASTY_CASE, "01-stable-pain-only.json", "05-too-early.json"]
+    prepared = [prepare_assessment(vignette_case(name), key_name="clinic-a") for name in names]
+
+    assert _counts(database) == (0, 0)
+    assert [each.entry.case_json for each in prepared] == [canonical_json(vignette_case(n)) for n in names]
+    assert [each.assessment for each in prepared] == [assess(vignette_case(name)) for name in names]
+
+    stored = commit_assessments(store, prepared)
+
+    assert [each.id for each in stored] == [each.entry.id for each in prepared]
+    assert database.rows("SELECT assessment_id FROM audit_records ORDER BY sequence") == [
+        (each.id,) for each in stored
+    ]
+    assert [get_assessment(store, each.id) for each in stored] == stored
+    assert commit_assessments(store, []) == []
+
+
+def test_prepare_assessment_refuses_an_invalid_case(store: Store, database: Database) -> None:
+    """An invalid case raises InvalidCase from prepare_assessment, before anything could be committed."""
+    case = vignette_case(KYPHOPLASTY_CASE)
+    case["patient"]["age"] = 150
+
+    with pytest.raises(InvalidCase) as refused:
+        prepare_assessment(case, key_name=None)
+
+    assert [path for path, _ in refused.value.problems] == ["patient.age"]
+    assert _counts(database) == (0, 0)
+
+
+def test_appends_to_an_sqlite_file_wait_for_their_turn_on_its_lock_file(tmp_path: Path) -> None:
+    """Processes appending to one SQLite file take turns on the lock of ``<file>-appending`` (flock): an
+    append waits while another holds it, and goes through as soon as it is let go."""
+    store = open_store(f"sqlite:///{tmp_path / 'vertaid.db'}")
+    turns = tmp_path / f"vertaid.db{APPEND_TURNS_SUFFIX}"
+    appended = threading.Event()
+
+    def append() -> None:
+        record_assessment(store, vignette_case(KYPHOPLASTY_CASE), key_name=None)
+        appended.set()
+
+    try:
+        with turns.open("a+b") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # another process's turn
+            writer = threading.Thread(target=append)
+            writer.start()
+            assert not appended.wait(0.5)
+        writer.join(timeout=30)
+        assert appended.is_set()
+        assert verify_audit(store).records == 1
+    finally:
+        store.dispose()
+
+
+def test_postgresql_compresses_stored_assessments_with_lz4_where_it_can(
+    postgresql_database: Database,
+) -> None:
+    """On a server that has lz4 (Debian's PostgreSQL 14 and later), the long texts of an assessment are
+    compressed with it, which costs the server a fifth of the CPU of its default compressor."""
+    offered = postgresql_database.rows(
+        "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+    )
+    if not offered:
+        pytest.skip("this PostgreSQL server has no lz4 compression")
+    store = open_store(postgresql_database.url)
+    try:
+        stored = record_assessment(store, vignette_case(KYPHOPLASTY_CASE), key_name=None)
+    finally:
+        store.dispose()
+
+    methods = postgresql_database.rows(
+        "SELECT pg_column_compression(a.assessment_json), pg_column_compression(r.assessment_json) "
+        "FROM assessments a JOIN audit_records r ON r.assessment_id = a.id WHERE a.id = :id",
+        id=stored.id,
+    )
+    assert methods == [("lz4", "lz4")]
