@@ -207,7 +207,6 @@ _CHALLENGE = 'Bearer realm="vertaid"'
 
 async def _api_key_name(
     request: Request,
-    store: StoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The name of the API key the request presents; 401 when it presents none, or one not issued here."""
@@ -220,6 +219,8 @@ async def _api_key_name(
     keys: KeyCache = request.app.state.keys
     name = keys.name(credentials.credentials)
     if name is None:
+        # The store from the state, not as a dependency: a known key (the usual case) never needs it.
+        store: Store = request.app.state.store
         name = await run_in_threadpool(authenticate, store, credentials.credentials)
         if name is not None:
             keys.remember(credentials.credentials, name)
