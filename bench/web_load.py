@@ -1,15 +1,17 @@
-"""Load on ``POST /api/v1/assessments``: requests per second and p99 latency, on SQLite and PostgreSQL.
+"""Load on ``POST /api/v1/assessments``: requests per second, p50 and p99 latency, on SQLite and PostgreSQL.
 
-.venv/bin/python bench/web_load.py [--duration 10] [--connections 8] [--threads 2]
-                                   [--stores sqlite,postgresql]
+.venv/bin/python bench/web_load.py [--duration 10] [--connections 8] [--threads 2] [--workers 2]
+                                   [--runs 1] [--stores sqlite,postgresql]
 
-For each store, ``vertaid serve`` runs in a second process on a free loopback port (no access log), with
-an SQLite store in a temporary folder, or a schema of its own in the PostgreSQL database ``test`` at
-127.0.0.1:5432 (dropped afterwards). wrk (Debian's package, installed here when missing and the user is
-root) posts the 20 public vignettes in turn, each with an API key, for a bounded run after a 2-second
-warm-up, from a third process. Every answer must be 201: a run with any other answer is reported as
-such. Figures depend on the machine and whatever else it is doing; the issue's target is 500 requests/s
-with p99 under 50 ms on a 2-core machine. Nothing here sends traffic anywhere but the loopback.
+For each store, ``vertaid serve --workers N`` runs in a second process on a free loopback port (no access
+log), with an SQLite store in a temporary folder, or a schema of its own in the PostgreSQL database
+``test`` at 127.0.0.1:5432 (dropped afterwards). wrk (Debian's package, installed here when missing and
+the user is root) posts the 20 public vignettes in turn, each with an API key, for a bounded run after a
+2-second warm-up, from a third process. Every answer must be 201: a run with any other answer is
+reported as such. Each line gives the machine's load average as the run began and as it ended: other
+work on the machine takes CPU from the server and wrk, so compare runs made while it was idle (load under
+1). The issue's target is 500 requests/s with p99 under 50 ms on a 2-core machine. Nothing here sends
+traffic anywhere but the loopback.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -101,11 +104,19 @@ def _script(key: str, folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _server(database_url: str) -> Iterator[str]:
-    """``vertaid serve`` on a free loopback port, in a process of its own; its base URL."""
+def _server(database_url: str, workers: int) -> Iterator[tuple[str, int]]:
+    """``vertaid serve`` on a free loopback port, in a process of its own; its base URL and process id."""
     port = _free_port()
     environment = os.environ | {"VERTAID_DATABASE_URL": database_url}
-    command = [str(Path(sys.executable).parent / "vertaid"), "serve", "--port", str(port), "--no-access-log"]
+    command = [
+        str(Path(sys.executable).parent / "vertaid"),
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+    ]
     process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -121,7 +132,7 @@ def _server(database_url: str) -> Iterator[str]:
                 error = process.stderr.read().decode() if process.stderr else ""
                 sys.exit(f"vertaid serve did not start:\n{error}")
             time.sleep(0.1)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         try:
@@ -207,6 +218,76 @@ def _postgresql() -> Iterator[str | None]:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+def _load() -> str:
+    """The machine's load average over the last minute."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+@dataclass(frozen=True)
+class CpuClock:
+    """CPU seconds used so far: by the whole machine, by the server's processes, and by this process's
+    finished children (wrk)."""
+
+    machine: float
+    server: float
+    wrk: float
+
+    @staticmethod
+    def read(server: int) -> CpuClock | None:
+        """Now, on Linux (from /proc); None elsewhere."""
+        try:
+            # user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+            ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+            processes = [server, *_children(server)]
+            server_ticks = sum(_process_ticks(pid) for pid in processes)
+        except (OSError, ValueError):
+            return None
+        per_second = os.sysconf("SC_CLK_TCK")
+        wrk = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return CpuClock(
+            machine=(sum(ticks) - ticks[3] - ticks[4]) / per_second,
+            server=server_ticks / per_second,
+            wrk=wrk.ru_utime + wrk.ru_stime,
+        )
+
+
+def _process_ticks(pid: int) -> int:
+    """User and system CPU ticks of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+
+
+def _children(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (the server's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent:
+                found.append(int(entry.name))
+    return found
+
+
+def _cpu_use(before: CpuClock | None, after: CpuClock | None, result: Result, seconds: int) -> str:
+    """The CPU the server and wrk used per request, and how many cores everything else kept busy."""
+    if before is None or after is None:
+        return "CPU use not measured (no /proc)"
+    server = after.server - before.server
+    wrk = after.wrk - before.wrk
+    others = max((after.machine - before.machine) - server - wrk, 0.0) / seconds
+    requests = max(result.requests, 1)
+    return (
+        f"CPU a request: server {server / requests * 1000:.2f} ms, wrk {wrk / requests * 1000:.2f} ms; "
+        f"other processes kept {others:.2f} of the machine's {os.cpu_count()} cores busy"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -214,6 +295,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds of each measured run")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="vertaid serve's worker processes")
+    parser.add_argument("--runs", type=int, default=1, help="measured runs of each store, one server")
     parser.add_argument("--stores", default="sqlite,postgresql")
     options = parser.parse_args()
     wrk = _wrk()
@@ -226,19 +309,27 @@ def main() -> None:
             key = _key(database_url)
             with (
                 tempfile.TemporaryDirectory(prefix="vertaid-bench-wrk-") as folder,
-                _server(database_url) as base,
+                _server(database_url, options.workers) as (base, server),
             ):
                 script = _script(key, Path(folder))
                 url = f"{base}/api/v1/assessments"
                 _run(wrk, script, url, 2, options.connections, options.threads)  # warm-up
-                result = _run(wrk, script, url, options.duration, options.connections, options.threads)
-            answers = "every answer 201" if result.other_answers == 0 else f"{result.other_answers} NOT 201"
-            print(
-                f"POST /api/v1/assessments, {name}: {result.requests_per_second:.0f} requests/s, "
-                f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms "
-                f"({result.requests} requests in {options.duration} s, {options.connections} connections, "
-                f"{answers}, socket errors: {result.socket_errors})"
-            )
+                for _ in range(options.runs):
+                    load_before, clock = _load(), CpuClock.read(server)
+                    result = _run(wrk, script, url, options.duration, options.connections, options.threads)
+                    cpu = _cpu_use(clock, CpuClock.read(server), result, options.duration)
+                    _report(name, result, options, f"load average {load_before} -> {_load()}; {cpu}")
+
+
+def _report(name: str, result: Result, options: argparse.Namespace, machine: str) -> None:
+    answers = "every answer 201" if result.other_answers == 0 else f"{result.other_answers} NOT 201"
+    print(
+        f"POST /api/v1/assessments, {name}: {result.requests_per_second:.0f} requests/s, "
+        f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms "
+        f"({result.requests} requests in {options.duration} s, {options.connections} connections, "
+        f"{options.workers} workers, {answers}, socket errors: {result.socket_errors})\n    {machine}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

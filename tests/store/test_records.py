@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import fcntl
 import re
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -209,7 +210,8 @@ def test_check_passes_while_the_database_answers_and_names_the_cause_when_it_doe
 def test_the_default_store_is_a_sqlite_file_in_var_in_wal_mode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without a URL or VERTAID_DATABASE_URL the store is ./var/vertaid.db, created, WAL, foreign keys on."""
+    """Without a URL or VERTAID_DATABASE_URL the store is ./var/vertaid.db, created, WAL, foreign keys on,
+    synchronous=FULL (an acknowledged write survives a power cut), 16 KiB pages."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("VERTAID_DATABASE_URL", raising=False)
 
@@ -219,9 +221,32 @@ def test_the_default_store_is_a_sqlite_file_in_var_in_wal_mode(
         with store._engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            assert connection.exec_driver_sql("PRAGMA page_size").scalar() == 16384
     finally:
         store.dispose()
     assert (tmp_path / "var" / "vertaid.db").is_file()
+
+
+def test_an_sqlite_file_made_before_keeps_its_page_size_and_its_assessments(tmp_path: Path) -> None:
+    """A store made with SQLite's 4 KiB pages (as vertaid made them before) opens, keeps its pages and
+    its assessments, and takes new ones on the same chain."""
+    path = tmp_path / "vertaid.db"
+    with sqlite3.connect(path) as older:
+        older.execute("PRAGMA page_size = 4096")
+        older.execute("VACUUM")  # writes the header: the file now has 4 KiB pages
+    store = open_store(f"sqlite:///{path}")
+    try:
+        first = record_assessment(store, vignette_case(KYPHOPLASTY_CASE), key_name=None)
+        store.dispose()
+        second = record_assessment(store, vignette_case(KYPHOPLASTY_CASE), key_name=None)
+
+        with store._engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA page_size").scalar() == 4096
+        assert [each.id for each in recent_assessments(store)] == [second.id, first.id]
+        assert verify_audit(store).whole
+    finally:
+        store.dispose()
 
 
 def test_vertaid_database_url_names_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

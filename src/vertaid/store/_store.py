@@ -46,6 +46,9 @@ _BEGIN: Final = "vertaid_begin"
 SQLITE_BUSY_SECONDS: Final = 15.0
 """How long a SQLite writer waits for another writer's transaction before the store is called busy."""
 
+SQLITE_PAGE_BYTES: Final = 16384
+"""The page size of a new SQLite file (see ``_sqlite_engine``)."""
+
 POSTGRESQL_CONNECT_SECONDS: Final = 5
 """How long to wait for a PostgreSQL server that does not answer (a wrong host must not hang a start)."""
 
@@ -127,6 +130,11 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         if not in_memory:
+            # Set before anything is written, so it takes only on a new file (an existing one keeps its
+            # own). An assessment and its record are two 33 KB texts: with 16 KiB pages they take fewer
+            # overflow pages and write-ahead-log frames than with SQLite's 4 KiB, and in this project's
+            # load test a server took a tenth less CPU a write and served a tenth more writes a second.
+            cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_BYTES}")
             cursor.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed write survives a power cut, not only a crash (the write is acknowledged).
         cursor.execute("PRAGMA synchronous = FULL")
