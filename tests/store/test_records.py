@@ -11,13 +11,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from hypothesis import given
 from sqlalchemy import create_engine
 
-from tests.store.conftest import Database, vignette_case
+from tests.store.conftest import VIGNETTES, Database, vignette_case
+from tests.test_properties import ANY_CASE, SETTINGS
 from vertaid import InvalidCase, assess
 from vertaid.knowledge import default_pack
 from vertaid.services.audit import canonical_json, sealer_for, verify_audit
@@ -446,3 +449,22 @@ def test_postgresql_compresses_stored_assessments_with_lz4_where_it_can(
         id=stored.id,
     )
     assert methods == [("lz4", "lz4")]
+
+
+@SETTINGS
+@given(ANY_CASE)
+def test_the_stored_text_of_a_prepared_assessment_is_its_canonical_json(case: dict[str, Any]) -> None:
+    """prepare_assessment writes the assessment's shared sections from text made once per pack; the
+    stored text is still exactly canonical_json of the assessment it returns (which the audit hashes)."""
+    prepared = prepare_assessment(case, key_name=None)
+
+    assert prepared.entry.assessment_json == canonical_json(prepared.assessment)
+    assert prepared.entry.case_json == canonical_json(case)
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in VIGNETTES.glob("*.json")))
+def test_every_vignettes_stored_text_is_its_canonical_json(name: str) -> None:
+    """The same holds for each public vignette, whose decisions cover every branch of the policy."""
+    prepared = prepare_assessment(vignette_case(name), key_name=None)
+
+    assert prepared.entry.assessment_json == canonical_json(assess(vignette_case(name)))

@@ -27,7 +27,7 @@ from vertaid.domain.morphometry import deformity_type, genant_grade, height_loss
 from vertaid.domain.pack import KnowledgePack, Outcome, Rule, Wording
 from vertaid.domain.what_if import WhatIf, what_would_change
 
-__all__ = ["ASSESSMENT_SCHEMA_ID", "assess_case"]
+__all__ = ["ASSESSMENT_SCHEMA_ID", "assess_case", "fixed_sections"]
 
 ASSESSMENT_SCHEMA_ID: Final = "vertaid.assessment/1"
 
@@ -65,7 +65,7 @@ def assess_case(case: Case, pack: KnowledgePack) -> dict[str, Any]:
         "coverage": {"medicare_lcd": _coverage(facts, truths, pack)},
         "cautions": [_finding(rule, facts) for rule in pack.cautions if report_truths[rule.id] is True],
     }
-    assessment.update(pack.derived("fixed sections", _fixed_sections)[decision.decision]())
+    assessment.update(fixed_sections(pack, decision.decision))
     reevaluate = _reevaluate(facts, truths, decision, pack)
     if reevaluate is not None:
         assessment["reevaluate"] = reevaluate
@@ -209,6 +209,13 @@ def _conflicts_by_trigger(pack: KnowledgePack) -> dict[str, tuple[int, ...]]:
 
 
 _OPTIONS: Final = ("kyphoplasty", "vertebroplasty", "conservative_care")
+
+
+def fixed_sections(pack: KnowledgePack, decision: str) -> dict[str, Any]:
+    """The members of every assessment with ``decision`` that no other fact of the case changes, as a
+    fresh copy: the figures per option, the aftercare, the evidence caveat, the unverified claims and the
+    pack's identity (two thirds of an assessment's JSON)."""
+    return pack.derived("fixed sections", _fixed_sections)[decision]()
 
 
 def _fixed_sections(pack: KnowledgePack) -> dict[str, Callable[[], dict[str, Any]]]:

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from vertaid.domain.assessment import fixed_sections
 from vertaid.domain.case import InvalidCase
 from vertaid.domain.pack import KnowledgePack
+from vertaid.knowledge import default_pack
 from vertaid.services.assessment import assess
 from vertaid.services.audit import canonical_json, sealer_for
 from vertaid.services.ports import AssessmentAppend, AssessmentEntry, AssessmentRepository
@@ -126,6 +128,7 @@ def prepare_assessment(
         InvalidCase: the case is not valid, or holds what JSON or a database cannot (each problem names
             its path).
     """
+    pack = pack if pack is not None else default_pack()
     assessment = assess(case, pack)
     try:
         case_json = canonical_json(case)
@@ -140,11 +143,34 @@ def prepare_assessment(
         key_name=key_name,
         knowledge_digest=assessment["knowledge"]["digest"],
         case_json=case_json,
-        assessment_json=canonical_json(assessment),
+        assessment_json=_assessment_json(assessment, pack),
     )
     # The case is parsed back from its stored text, so that the caller's later changes to its case do not
     # show in what it is given back.
     return PreparedAssessment(entry=entry, case=json.loads(case_json), assessment=assessment)
+
+
+def _assessment_json(assessment: dict[str, Any], pack: KnowledgePack) -> str:
+    """``canonical_json(assessment)`` for an assessment fresh from the engine, made faster.
+
+    The members that every assessment with the same decision shares (:func:`fixed_sections`: two thirds
+    of the text) are written once per pack and spliced in; the rest is written as usual. The object's
+    keys are sorted, with no spaces, exactly as ``canonical_json`` writes them, so the text is the same.
+    """
+    shared = pack.derived("canonical JSON of the fixed sections", _fixed_section_texts)
+    texts = shared[assessment["decision"]]
+    members = (
+        f"{canonical_json(name)}:{texts[name] if name in texts else canonical_json(assessment[name])}"
+        for name in sorted(assessment)
+    )
+    return "{" + ",".join(members) + "}"
+
+
+def _fixed_section_texts(pack: KnowledgePack) -> dict[str, dict[str, str]]:
+    return {
+        decision: {name: canonical_json(value) for name, value in fixed_sections(pack, decision).items()}
+        for decision in pack.decisions
+    }
 
 
 def commit_assessments(
