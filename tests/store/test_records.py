@@ -46,6 +46,18 @@ def _counts(database: Database) -> tuple[int, int]:
     return assessments, records
 
 
+def _entry(index: int) -> AssessmentEntry:
+    """An assessment entry made by hand, with an id from its index (not a real assessment)."""
+    return AssessmentEntry(
+        id=f"{index:032x}",
+        created_at=datetime.now(UTC),
+        key_name=None,
+        knowledge_digest="d" * 64,
+        case_json="{}",
+        assessment_json="{}",
+    )
+
+
 def test_a_stored_assessment_reads_back_as_it_was_stored(store: Store) -> None:
     """What record_assessment returns is the case as given, its assessment, the key, a UTC time and id."""
     case = vignette_case(KYPHOPLASTY_CASE)
@@ -285,14 +297,7 @@ def test_seal_is_given_the_head_the_previous_append_committed(store: Store) -> N
     heads: list[ChainHead | None] = []
     appended: list[AuditEntry] = []
     for index in range(3):
-        entry = AssessmentEntry(
-            id=f"{index:032x}",
-            created_at=datetime.now(UTC),
-            key_name=None,
-            knowledge_digest="d" * 64,
-            case_json="{}",
-            assessment_json="{}",
-        )
+        entry = _entry(index)
 
         def watching(head: ChainHead | None, entry: AssessmentEntry = entry) -> AuditEntry:
             heads.append(head)
@@ -317,17 +322,6 @@ def test_a_case_with_text_no_database_can_hold_is_refused_naming_the_field(
     assert [path for path, _ in refused.value.problems] == ["id"]
     assert "surrogate" in refused.value.problems[0][1]
     assert _counts(database) == (0, 0)
-
-
-def _entry(index: int) -> AssessmentEntry:
-    return AssessmentEntry(
-        id=f"{index:032x}",
-        created_at=datetime.now(UTC),
-        key_name=None,
-        knowledge_digest="d" * 64,
-        case_json="{}",
-        assessment_json="{}",
-    )
 
 
 def test_a_batch_is_chained_in_the_order_given_and_committed_at_once(
