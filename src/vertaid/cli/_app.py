@@ -15,6 +15,7 @@ import typer
 
 from vertaid.cli._cohort import cohort
 from vertaid.cli._store import audit_app, keys_app
+from vertaid.cli._web import demo, serve
 
 __all__ = ["app"]
 
@@ -241,5 +242,7 @@ def synth(
 
 
 app.command()(cohort)
+app.command()(serve)
+app.command()(demo)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
