@@ -185,6 +185,8 @@ class _Reader:
         self.sources: dict[str, str] = {}
         self.evidence: dict[tuple[str, str | None], dict[str, list[_Evidence]]] = {}
         self.fractures: dict[str, _Fracture] = {}
+        self.unread_fractures: set[str] = set()
+        """Fracture Conditions with a problem: findings about them are not reported a second time."""
         self.care: list[tuple[str | None, str, float, float]] = []
 
     # -- loading ------------------------------------------------------------------------------
@@ -194,6 +196,8 @@ class _Reader:
         if self.problems:
             raise InvalidBundle(self.problems)
         self._check_one_patient()
+        if self.problems:
+            raise InvalidBundle(self.problems)  # nothing about another patient may reach the case
         conditions = self._of("Condition")
         for item in conditions:
             self._condition(item)
@@ -312,9 +316,11 @@ class _Reader:
             for problem in error.errors():
                 location = _location(problem["loc"])
                 self._problem(f"{label}.{location}" if location else label, _plain(problem["msg"]))
-        except (KeyError, ValueError, TypeError) as error:
-            # fhir.resources raises these, not a ValidationError, for an unknown type nested inside.
-            self._problem(label, f"is not valid FHIR R4 ({type(error).__name__}: {error})")
+        except KeyError as error:
+            # fhir.resources raises this, not a ValidationError, for a resource of unknown type inside.
+            self._problem(label, f"is not valid FHIR R4: it holds a resource of an unknown type ({error})")
+        except (ValueError, TypeError) as error:
+            self._problem(label, f"is not valid FHIR R4 ({error})")
         return None
 
     def _of(self, kind: str) -> list[_Item]:
@@ -433,10 +439,13 @@ class _Reader:
     def _fracture(
         self, item: _Item, condition: Condition, codes: list[tuple[terms.Code, str | None]]
     ) -> None:
+        before = len(self.problems)
         levels = self._levels(item, condition.bodySite or [], "bodySite")
         if not condition.bodySite:
             self._problem(f"{item.label}.bodySite", "is needed to name the fractured vertebra")
         onset = self._onset(item, condition)
+        if len(self.problems) > before:
+            self.unread_fractures.add(item.label)
         causes = sorted({cause for _, cause in codes if cause is not None})
         if len(causes) > 1:
             self._problem(f"{item.label}.code", f"states different causes ({', '.join(causes)})")
@@ -512,6 +521,8 @@ class _Reader:
         for index, reference in enumerate(observation.focus or []):
             target = self._resolve(reference)
             where = f"{item.label}.focus[{index}]"
+            if target is not None and target.label in self.unread_fractures:
+                return []  # its problem is reported already
             if target is None or target.kind != "Condition":
                 self._problem(where, f"{reference.reference} is not a Condition in the input")
                 continue
@@ -542,7 +553,7 @@ class _Reader:
             return []
         levels = by_site or by_focus
         for level in levels:
-            if level not in self.fractures:
+            if level not in self.fractures and not self.unread_fractures:
                 self._problem(
                     f"{item.label}.bodySite",
                     f"names {level}, but no fracture Condition of the input names {level}",

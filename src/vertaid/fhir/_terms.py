@@ -121,6 +121,7 @@ VERTAID_CODES: Final[dict[str, str]] = {}
 
 
 def _own(code: str, display: str) -> Code:
+    assert code not in VERTAID_CODES, f"vertaid code {code} is defined twice"
     VERTAID_CODES[code] = display
     return _vertaid(code, display)
 

@@ -9,6 +9,7 @@ the same case and reference time always give the same Bundle.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -37,12 +38,19 @@ def case_to_bundle(case: object, as_of: datetime) -> dict[str, Any]:
 
     Raises:
         InvalidCase: when ``case`` is not a valid case.
-        ValueError: when ``as_of`` has no time zone.
+        ValueError: when ``as_of`` has no time zone, or the case id is not a FHIR string (one is never
+            empty, and holds no white space but spaces, tabs and line ends).
     """
     if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise ValueError("as_of must carry its time zone")
     valid = parse_case(case)
+    if valid.id is not None and not _FHIR_STRING.fullmatch(valid.id):
+        raise ValueError(f"case id {valid.id!r} cannot be written as a FHIR string")
     return _Writer(valid, as_of).bundle()
+
+
+_FHIR_STRING: Final = re.compile(r"[ \r\n\t\S]+")
+"""FHIR R4's string type (the regex of the specification's ``string``)."""
 
 
 class _Writer:
