@@ -30,9 +30,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # The web application on http://127.0.0.1:8000 over the store VERTAID_DATABASE_URL names (by default
 # SQLite in ./var/vertaid.db): the public vignettes are loaded as demo cases (once), and a demo API key
 # is created and printed.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: $(STAMP)
 	$(BIN)/vertaid demo tests/vignettes
-	$(BIN)/vertaid serve --host 127.0.0.1 --port 8000
+	$(BIN)/vertaid serve --host $(HOST) --port $(PORT)
 
 # The browser tests drive Debian's Chromium: installed when missing and the user is root.
 test: $(STAMP)

@@ -242,10 +242,14 @@ def test_healthz_is_200_when_the_store_answers(client: TestClient) -> None:
     assert response.json() == {"status": "ok"}
 
 
-def test_healthz_is_503_when_the_store_does_not_answer(tmp_path: Path) -> None:
-    """A store whose database has gone (its file replaced by a folder) makes /healthz 503."""
+def test_healthz_and_every_use_of_the_store_is_503_when_it_does_not_answer(tmp_path: Path) -> None:
+    """A store whose database has gone (its file replaced by a folder): /healthz, a write, a read and a
+    page are 503, saying so without the cause's details."""
+    from vertaid.services.keys import create_key
+
     database = tmp_path / "vertaid.db"
     store = open_store(f"sqlite:///{database}")
+    key = create_key(store, "health")
     try:
         with TestClient(create_app(store)) as client:
             assert client.get("/healthz").status_code == 200
@@ -255,9 +259,16 @@ def test_healthz_is_503_when_the_store_does_not_answer(tmp_path: Path) -> None:
             database.mkdir()
 
             response = client.get("/healthz")
+            write = client.post(ASSESSMENTS, json=vignette_case(CONSERVATIVE), headers=_bearer(key))
+            read = client.get(f"{ASSESSMENTS}/{'0' * 32}")
+            page = client.get("/assessments")
 
             assert response.status_code == 503
             assert response.json() == {"status": "unavailable"}
+            for answer in (write, read, page):
+                assert answer.status_code == 503
+                assert str(database) not in answer.text  # the cause is logged, not shown
+            assert "nothing was stored" in write.json()["detail"]
     finally:
         store.dispose()
         shutil.rmtree(database, ignore_errors=True)

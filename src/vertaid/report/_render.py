@@ -22,7 +22,7 @@ from vertaid.report._patient import patient_view
 from vertaid.report._provenance import Traced, Trail
 from vertaid.report._sources import source_anchor
 
-__all__ = ["Audience", "RenderedReport", "render_html", "stylesheet"]
+__all__ = ["Audience", "RenderedReport", "html_templates", "render_html", "stylesheet"]
 
 
 class Audience(StrEnum):
@@ -40,15 +40,21 @@ class RenderedReport:
     trail: tuple[Traced, ...]
 
 
-@cache
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("vertaid.report", "templates"),
+def html_templates(package: str) -> jinja2.Environment:
+    """The Jinja2 templates in a package's ``templates`` folder, as every HTML vertaid writes uses them:
+    autoescaped (every string a user supplied is escaped), and an undefined name is an error."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader(package, "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    environment = html_templates("vertaid.report")
     environment.filters["anchor"] = source_anchor
     return environment
 

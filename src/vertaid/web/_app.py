@@ -23,7 +23,7 @@ from vertaid.services._json_text import MAX_BYTES
 from vertaid.store import Store, StoreUnavailable
 from vertaid.web import _api, _pages
 from vertaid.web._deps import KeyCache, StoreDep, Writer
-from vertaid.web._errors import http_error, validation_error
+from vertaid.web._errors import http_error, store_unavailable, validation_error
 from vertaid.web._schemas import Health
 from vertaid.web._security import BodyLimit, CsrfTokens, SecurityHeaders
 
@@ -112,6 +112,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StoreUnavailable, store_unavailable)
 
     app.include_router(_api.router)
     app.include_router(_pages.router)

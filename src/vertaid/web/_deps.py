@@ -8,7 +8,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Final, ParamSpec, TypeVar
+from typing import Annotated, Any, Final, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -84,33 +84,22 @@ class KeyCache:
         self._names[self._fingerprint(key)] = (name, time.monotonic() + self.SECONDS)
 
 
-def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+def _state(name: str) -> Callable[[Request], Any]:
+    """A dependency giving what ``create_app`` put in the application's state under ``name``."""
+
+    def held(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return held
 
 
-def _pack(request: Request) -> KnowledgePack:
-    pack: KnowledgePack = request.app.state.pack
-    return pack
-
-
-def _writer(request: Request) -> Writer:
-    writer: Writer = request.app.state.writer
-    return writer
-
-
-def _csrf(request: Request) -> CsrfTokens:
-    tokens: CsrfTokens = request.app.state.csrf
-    return tokens
-
-
-StoreDep = Annotated[Store, Depends(_store)]
+StoreDep = Annotated[Store, Depends(_state("store"))]
 """The store the application was made with."""
-Pack = Annotated[KnowledgePack, Depends(_pack)]
+Pack = Annotated[KnowledgePack, Depends(_state("pack"))]
 """The knowledge pack every assessment is made with."""
-Csrf = Annotated[CsrfTokens, Depends(_csrf)]
+Csrf = Annotated[CsrfTokens, Depends(_state("csrf"))]
 """The CSRF tokens of the forms."""
-Write = Annotated[Writer, Depends(_writer)]
+Write = Annotated[Writer, Depends(_state("writer"))]
 """The thread that writes to the store."""
 
 _bearer = HTTPBearer(

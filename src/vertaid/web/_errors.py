@@ -5,6 +5,7 @@ No answer ever carries a traceback or an exception's text: the log has those.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, Final
@@ -24,12 +25,15 @@ __all__ = [
     "internal_error",
     "is_api",
     "problem_response",
+    "store_unavailable",
     "too_large",
     "validation_error",
 ]
 
 API_PREFIX: Final = "/api/"
 PROBLEM_JSON: Final = "application/problem+json"
+
+_log = logging.getLogger("vertaid.web")
 
 # Why a page could not be shown, in words for whoever is at the browser.
 _PAGE_WORDS: Final = {
@@ -38,6 +42,7 @@ _PAGE_WORDS: Final = {
     404: "There is nothing at this address. The assessment may have been mistyped.",
     405: "This address does not accept that kind of request.",
     409: "This assessment was made with another version of the knowledge pack.",
+    503: "The store of assessments does not answer just now; nothing was stored. Please try again shortly.",
     413: "What was sent is larger than 1 MiB; a case is a few kilobytes.",
     422: "Some values could not be accepted.",
 }
@@ -102,6 +107,15 @@ async def http_error(request: Request, error: Exception) -> Response:
     if headers:
         response.headers.update(headers)
     return response
+
+
+async def store_unavailable(request: Request, error: Exception) -> Response:
+    """The store did not answer (``StoreUnavailable``): 503; a write was not stored. The cause goes to
+    the log, not to the client."""
+    _log.warning("the store did not answer %s %s: %s", request.method, request.url.path, error)
+    if is_api(request.scope):
+        return problem_response(503, "The store does not answer; nothing was stored. Try again shortly.")
+    return _page(503)
 
 
 def _path(location: Sequence[object]) -> str:

@@ -77,15 +77,28 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
-class Input:
+class _Part:
+    """A part of the form: a control, a record's fieldset or a list, named by its path in the case model
+    (``fractures[0].level``), with its words and the problems reported at that path."""
+
+    name: str
+    """The path in the case model: the control's name, and where its problems are reported."""
+    label: str
+    help: str
+    problems: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        """The element id: the name with brackets and dots made safe for a fragment."""
+        return control_id(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Input(_Part):
     """One control, for one member of the case."""
 
     node: ClassVar[str] = "input"
-    name: str
-    """The member's path in the case model: the control's name, and where its problems are reported."""
     kind: InputKind
-    label: str
-    help: str
     unit: str
     required: bool
     options: tuple[Option, ...]
@@ -94,13 +107,7 @@ class Input:
     range: str
     """The allowed values in words, from the shape ("18 to 120")."""
     values: tuple[str, ...]
-    problems: tuple[str, ...]
     autofocus: bool = False
-
-    @property
-    def id(self) -> str:
-        """The control's element id: its name with brackets and dots made safe for a fragment."""
-        return control_id(self.name)
 
     @property
     def value(self) -> str:
@@ -109,22 +116,13 @@ class Input:
 
 
 @dataclass(frozen=True, slots=True)
-class Group:
+class Group(_Part):
     """A record of the case (the patient, the pain, one fracture...), shown as a fieldset."""
 
     node: ClassVar[str] = "group"
-    name: str
-    label: str
-    help: str
     members: tuple[Input | Group | Repeated, ...]
-    problems: tuple[str, ...]
     index: int | None = None
     """The position of a list item (a fracture), from 0."""
-
-    @property
-    def id(self) -> str:
-        """The fieldset's element id."""
-        return control_id(self.name)
 
     @property
     def entries(self) -> tuple[Input | Group | Repeated, ...]:
@@ -138,24 +136,15 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
-class Repeated:
+class Repeated(_Part):
     """A list of records (the fractures): items added and removed within the case model's bounds."""
 
     node: ClassVar[str] = "list"
-    name: str
-    label: str
     item_label: str
     """What one item is called ("Fracture")."""
-    help: str
     items: tuple[Group, ...]
     min_items: int
     max_items: int | None
-    problems: tuple[str, ...]
-
-    @property
-    def id(self) -> str:
-        """The list's element id."""
-        return control_id(self.name)
 
     @property
     def can_add(self) -> bool:

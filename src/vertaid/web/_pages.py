@@ -152,14 +152,14 @@ def _recorded(moment: datetime) -> str:
 
 def _headline(pack: KnowledgePack, assessment: dict[str, Any], view: View) -> str:
     """The recommendation in a line: in the decision aid's plain words for the patient, with its
-    strength and score for the clinician."""
+    strength for the clinician (the report below gives the score and the summary)."""
     decision = assessment["decision"]
     if view == "patient" and decision in pack.decision_aid.recommendations:
         return pack.decision_aid.recommendations[decision].headline.text
     wording = pack.decisions.get(decision)
     label = wording.label if wording is not None else decision
     if assessment["strength"] is not None:
-        label += f" — {assessment['strength']} recommendation, factor score {assessment['score']:+d}"
+        label += f" — {assessment['strength']} recommendation"
     return label
 
 

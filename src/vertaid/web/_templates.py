@@ -9,6 +9,7 @@ import jinja2
 from starlette.responses import HTMLResponse
 
 from vertaid._version import __version__
+from vertaid.report import html_templates
 from vertaid.web._form import slug
 
 __all__ = ["render_fragment", "render_page"]
@@ -16,13 +17,7 @@ __all__ = ["render_fragment", "render_page"]
 
 @cache
 def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("vertaid.web", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    environment = html_templates("vertaid.web")
     environment.globals["version"] = __version__
     environment.filters["slug"] = slug
     return environment
