@@ -18,10 +18,11 @@ from typing import Final
 import pytest
 
 import vertaid
+import vertaid.fhir
 import vertaid.knowledge
 import vertaid.report
 
-PACKAGES: Final = ("vertaid", "vertaid.knowledge", "vertaid.report")
+PACKAGES: Final = ("vertaid", "vertaid.fhir", "vertaid.knowledge", "vertaid.report")
 
 
 def defined_public_names(module: ModuleType) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from vertaid.fhir import _read, _terms
@@ -113,12 +114,14 @@ def mapping_markdown() -> str:
         systems="\n".join(f"| {name} | `{system}` |" for system, name in _terms.SYSTEM_NAMES.items()),
         rows="\n".join(_mapping_rows()),
         vertaid=_terms.VERTAID,
-        codes="\n".join(f"| `{code}` | {display} |" for code, display in sorted(_terms.VERTAID_CODES.items())),
+        codes="\n".join(
+            f"| `{code}` | {display} |" for code, display in sorted(_terms.VERTAID_CODES.items())
+        ),
     ).replace("1/10,000", f"1/{10**WEEK_DIGITS:,}")
 
 
 def _status_rows() -> list[str]:
-    tables: list[tuple[str, str, dict[str, object]]] = [
+    tables: list[tuple[str, str, Mapping[str, object]]] = [
         ("Observation", "status", _read.OBSERVATION_STATUS),
         ("Encounter", "status", _read.ENCOUNTER_STATUS),
         ("Coverage", "status", _read.COVERAGE_STATUS),
@@ -146,7 +149,6 @@ def _mapping_rows() -> list[str]:
             if name not in systems:
                 systems.append(name)
         codes = ", ".join(f"`{code.written()}`" for code in row.codes)
-        lines.append(
-            f"| `{row.field}` | {row.resource} | `{row.element}` | {', '.join(systems)} | {codes} | {row.note} |"
-        )
+        cells = (f"`{row.field}`", row.resource, f"`{row.element}`", ", ".join(systems), codes, row.note)
+        lines.append(f"| {' | '.join(cells)} |")
     return lines
