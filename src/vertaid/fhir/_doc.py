@@ -71,7 +71,10 @@ from onset and imaging.
   Conditions naming the same vertebra are one fracture, and their causes and onsets must agree. A
   finding about a vertebra names it by `bodySite` (a vertebra code), by `focus` on the fracture
   `Condition`, or both (then they must agree); a finding about a vertebra no fracture Condition names is
-  an error.
+  an error. (`derivedFrom` is not read: in R4 it cannot refer to a Condition.) A fracture's cause is
+  read from its own Condition's code only: a cancer diagnosis elsewhere in the record does not make a
+  fracture malignant, which takes a clinician's judgement (a biopsy, imaging); code it as such (vertaid
+  `malignant-vertebral-fracture`).
 - **Non-surgical care**: the weeks run from the earliest start of any care `Procedure` (in progress, on
   hold, completed or stopped; or a completed `ServiceRequest`) to the latest end, or to the reference
   date while any is in progress. The modalities are those named, in the input's order. An order that is
