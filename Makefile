@@ -47,8 +47,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check src tests bench
-	$(BIN)/python -m ruff format --check src tests bench
+	$(BIN)/python -m ruff check src tests bench scripts
+	$(BIN)/python -m ruff format --check src tests bench scripts
 	$(BIN)/python -m mypy
 
 bench: $(STAMP)

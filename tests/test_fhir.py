@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import vertaid
+from tests.test_properties import ANY_CASE
+from vertaid.domain._shapes import Record
 from vertaid.domain.case import CASE_SHAPE, parse_case
 from vertaid.fhir import InvalidBundle, assess_fhir, case_from_fhir, case_to_bundle
 from vertaid.fhir._terms import VERTAID, mapping_rows
-
-from tests.test_properties import ANY_CASE
 
 AS_OF: Final = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 SNOMED: Final = "http://snomed.info/sct"
@@ -184,7 +184,13 @@ def test_a_round_trip_keeps_every_member_of_a_full_case() -> None:
             "pregnant": True,
             "osteoporosis_treatment": "none",
         },
-        "pain": {"nrs": 9, "trend": "worsening", "concordant_with_fracture": False, "rdq": 19, "can_mobilise": False},
+        "pain": {
+            "nrs": 9,
+            "trend": "worsening",
+            "concordant_with_fracture": False,
+            "rdq": 19,
+            "can_mobilise": False,
+        },
         "conservative_care": {"weeks": 2.5, "modalities": ["rest", "physical_therapy", "other"]},
         "fractures": [
             {
@@ -194,7 +200,12 @@ def test_a_round_trip_keeps_every_member_of_a_full_case() -> None:
                 "mri_edema": False,
                 "bone_scan_uptake": True,
                 "height_loss_percent": 41.5,
-                "morphometry_mm": {"anterior": 12.5, "middle": 15.0, "posterior": 24.0, "reference_posterior": 25.5},
+                "morphometry_mm": {
+                    "anterior": 12.5,
+                    "middle": 15.0,
+                    "posterior": 24.0,
+                    "reference_posterior": 25.5,
+                },
                 "height_loss_progressing": True,
                 "kyphotic_deformity": False,
                 "kyphotic_angle_deg": 21.0,
@@ -228,6 +239,7 @@ def test_the_mapping_covers_every_member_of_the_case_model() -> None:
         if section == "id":
             continue
         inner = getattr(spec.shape, "item", spec.shape)
+        assert isinstance(inner, Record)
         prefix = "fractures[]" if section == "fractures" else section
         members.update(f"{prefix}.{name}" for name in inner.fields)
 
@@ -409,6 +421,7 @@ def test_a_drug_taken_outranks_a_referral_and_a_not_taken_statement() -> None:
 
 def test_the_primary_coverage_gives_the_insurance() -> None:
     """Medicare (order 1) and a private supplement (order 2): medicare; without order: an error."""
+
     def coverage(rid: str, code: str, order: int | None) -> dict[str, Any]:
         resource: dict[str, Any] = {
             "resourceType": "Coverage",
@@ -424,11 +437,17 @@ def test_the_primary_coverage_gives_the_insurance() -> None:
 
     bundle = without(base_bundle(), lambda r: r["resourceType"] != "Coverage")
 
-    assert "medicare" == read(add(bundle, coverage("supplement", "511", 2), coverage("mcr", "121", 1)))[
-        "patient"
-    ]["insurance"]
+    assert (
+        "medicare"
+        == read(add(bundle, coverage("supplement", "511", 2), coverage("mcr", "121", 1)))["patient"][
+            "insurance"
+        ]
+    )
     assert ["Coverage/supplement.type"] == [
-        where for where, _ in problems_of(add(bundle, coverage("supplement", "5", None), coverage("mcr", "1", None)))
+        where
+        for where, _ in problems_of(
+            add(bundle, coverage("supplement", "5", None), coverage("mcr", "1", None))
+        )
     ]
 
 
@@ -461,7 +480,9 @@ def test_icd_10_cm_codes_are_read_with_or_without_their_dot() -> None:
 
 def test_a_condition_with_two_vertebrae_gives_two_fractures_sharing_its_onset() -> None:
     """One Condition naming T12 and L1 is a fracture at each, with its onset and cause."""
-    bundle = base_bundle({**BASE_CASE, "fractures": [{"level": "T12", "cause": "osteoporotic", "onset_weeks": 4}]})
+    bundle = base_bundle(
+        {**BASE_CASE, "fractures": [{"level": "T12", "cause": "osteoporotic", "onset_weeks": 4}]}
+    )
     fracture = the(bundle, "42942008")
     fracture["bodySite"].append({"coding": [{"system": SNOMED, "code": "66794005"}]})
 
@@ -592,9 +613,9 @@ def test_care_weeks_run_from_the_earliest_start_to_the_latest_end() -> None:
 
 def test_a_resource_that_is_not_a_bundle_is_refused() -> None:
     """A Patient given where a Bundle is expected: one problem at resourceType."""
-    assert [("resourceType", "'Patient' is not Bundle: vertaid reads a Bundle, or a CDS Hooks prefetch object")] == (
-        problems_of({"resourceType": "Patient", "id": "p"})
-    )
+    assert [
+        ("resourceType", "'Patient' is not Bundle: vertaid reads a Bundle, or a CDS Hooks prefetch object")
+    ] == (problems_of({"resourceType": "Patient", "id": "p"}))
 
 
 def test_invalid_fhir_is_refused_naming_the_resource_and_element() -> None:
@@ -660,7 +681,9 @@ def test_a_resource_repeated_with_other_content_is_refused() -> None:
     nrs = copy.deepcopy(the(bundle, "72514-3"))
 
     assert 8 == read(add(bundle, nrs))["pain"]["nrs"]
-    assert ["Observation/72514-3"] == [where for where, _ in problems_of(add(bundle, {**nrs, "valueInteger": 2}))]
+    assert ["Observation/72514-3"] == [
+        where for where, _ in problems_of(add(bundle, {**nrs, "valueInteger": 2}))
+    ]
 
 
 def test_a_quantity_in_another_unit_is_refused() -> None:
@@ -683,12 +706,16 @@ def test_a_prefetch_object_reads_as_the_bundle_does_given_its_date() -> None:
     patient, *others = resources(bundle)
     prefetch = {
         "patient": patient,
-        "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": [
-            {"resource": r} for r in others if r["resourceType"] == "Condition"
-        ]},
-        "everything else": {"resourceType": "Bundle", "type": "searchset", "entry": [
-            {"resource": r} for r in others if r["resourceType"] != "Condition"
-        ]},
+        "conditions": {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": r} for r in others if r["resourceType"] == "Condition"],
+        },
+        "everything else": {
+            "resourceType": "Bundle",
+            "type": "searchset",
+            "entry": [{"resource": r} for r in others if r["resourceType"] != "Condition"],
+        },
         "not available": None,
     }
 

@@ -89,7 +89,7 @@ def assess(
         typer.Option("--as-of", metavar="DATE", help="With --fhir: the date ages and weeks count back from."),
     ] = None,
 ) -> None:
-    """Assess a case (vertaid.case/1) and print the recommendation with its reasons."""
+    """Assess a case (vertaid.case/1, or a FHIR R4 Bundle with --fhir): the recommendation and its reasons."""
     from vertaid.cli._input import read_json_document
 
     reference = None

@@ -24,7 +24,9 @@ def reference_date(text: str | None, fhir: bool) -> date | datetime | None:
             return date.fromisoformat(text)
         when = datetime.fromisoformat(text)
     except ValueError:
-        _refuse(f"--as-of {text!r} is not a date (2025-06-02) or a time with its zone (2025-06-02T09:00+00:00)")
+        _refuse(
+            f"--as-of {text!r} is not a date (2025-06-02) or a time with its zone (2025-06-02T09:00+00:00)"
+        )
     if when.tzinfo is None or when.utcoffset() is None:
         _refuse(f"--as-of {text!r} needs its time zone (e.g. +00:00)")
     return when

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 from vertaid.fhir import _read, _terms
@@ -70,7 +71,10 @@ from onset and imaging.
   Conditions naming the same vertebra are one fracture, and their causes and onsets must agree. A
   finding about a vertebra names it by `bodySite` (a vertebra code), by `focus` on the fracture
   `Condition`, or both (then they must agree); a finding about a vertebra no fracture Condition names is
-  an error.
+  an error. (`derivedFrom` is not read: in R4 it cannot refer to a Condition.) A fracture's cause is
+  read from its own Condition's code only: a cancer diagnosis elsewhere in the record does not make a
+  fracture malignant, which takes a clinician's judgement (a biopsy, imaging); code it as such (vertaid
+  `malignant-vertebral-fracture`).
 - **Non-surgical care**: the weeks run from the earliest start of any care `Procedure` (in progress, on
   hold, completed or stopped; or a completed `ServiceRequest`) to the latest end, or to the reference
   date while any is in progress. The modalities are those named, in the input's order. An order that is
@@ -113,12 +117,14 @@ def mapping_markdown() -> str:
         systems="\n".join(f"| {name} | `{system}` |" for system, name in _terms.SYSTEM_NAMES.items()),
         rows="\n".join(_mapping_rows()),
         vertaid=_terms.VERTAID,
-        codes="\n".join(f"| `{code}` | {display} |" for code, display in sorted(_terms.VERTAID_CODES.items())),
+        codes="\n".join(
+            f"| `{code}` | {display} |" for code, display in sorted(_terms.VERTAID_CODES.items())
+        ),
     ).replace("1/10,000", f"1/{10**WEEK_DIGITS:,}")
 
 
 def _status_rows() -> list[str]:
-    tables: list[tuple[str, str, dict[str, object]]] = [
+    tables: list[tuple[str, str, Mapping[str, object]]] = [
         ("Observation", "status", _read.OBSERVATION_STATUS),
         ("Encounter", "status", _read.ENCOUNTER_STATUS),
         ("Coverage", "status", _read.COVERAGE_STATUS),
@@ -146,7 +152,6 @@ def _mapping_rows() -> list[str]:
             if name not in systems:
                 systems.append(name)
         codes = ", ".join(f"`{code.written()}`" for code in row.codes)
-        lines.append(
-            f"| `{row.field}` | {row.resource} | `{row.element}` | {', '.join(systems)} | {codes} | {row.note} |"
-        )
+        cells = (f"`{row.field}`", row.resource, f"`{row.element}`", ", ".join(systems), codes, row.note)
+        lines.append(f"| {' | '.join(cells)} |")
     return lines

@@ -118,9 +118,6 @@ ALLERGY_CLINICAL_STATUS: Final = {"active": True, "inactive": False, "resolved":
 LEFT_ASIDE_VERIFICATION: Final = frozenset({"refuted", "entered-in-error"})
 """A Condition or AllergyIntolerance verified as refuted or entered in error is not read at all."""
 
-_ABSENT_UNITS_OK: Final = True
-"""A Quantity may leave its unit out: the Observation's code already says what is measured."""
-
 
 @dataclass
 class _Item:
@@ -418,20 +415,13 @@ class _Reader:
         if fracture_codes:
             self._fracture(item, condition, fracture_codes)
         mappings = [mapping for mapping in terms.CONDITIONS if _matches_any(mapping.codes, codings)]
-        if not mappings:
-            return
-        status = _code(condition.clinicalStatus)
-        where = f"{item.label}.clinicalStatus"
-        if status is None:
-            self._problem(where, "is needed to tell whether the condition is current")
-            return
-        if status not in CLINICAL_STATUS:
-            self._problem(where, f"{describe(status)} is not a Condition clinical status")
+        current = self._current(item, condition.clinicalStatus, CLINICAL_STATUS) if mappings else None
+        if current is None:
             return
         for mapping in mappings:
-            value = mapping.active if CLINICAL_STATUS[status] else mapping.inactive
+            value = mapping.active if current else mapping.inactive
             if value is not None:
-                rank = 0 if CLINICAL_STATUS[status] else 1
+                rank = 0 if current else 1
                 self._record(
                     item, mapping.field, None, _Evidence(value, f"{item.label}.code", group=str(rank))
                 )
@@ -686,17 +676,7 @@ class _Reader:
             return
         codings = _codings(allergy.code)
         mappings = [mapping for mapping in terms.ALLERGIES if _matches_any(mapping.codes, codings)]
-        if not mappings:
-            return
-        status = _code(allergy.clinicalStatus)
-        where = f"{item.label}.clinicalStatus"
-        if status is None:
-            self._problem(where, "is needed to tell whether the allergy is current")
-            return
-        if status not in ALLERGY_CLINICAL_STATUS:
-            self._problem(where, f"{describe(status)} is not an allergy clinical status")
-            return
-        if ALLERGY_CLINICAL_STATUS[status]:
+        if mappings and self._current(item, allergy.clinicalStatus, ALLERGY_CLINICAL_STATUS):
             for mapping in mappings:
                 self._record(item, mapping.field, None, _Evidence(True, f"{item.label}.code"))
 
@@ -801,6 +781,21 @@ class _Reader:
         self.care.append((care.modality, where, started, ended))
 
     # -- values and times ---------------------------------------------------------------------------
+
+    def _current(
+        self, item: _Item, concept: CodeableConcept | None, statuses: dict[str, bool]
+    ) -> bool | None:
+        """Whether a diagnosis or allergy is current, by its clinicalStatus; None (a problem) when it
+        does not say."""
+        status = _code(concept)
+        where = f"{item.label}.clinicalStatus"
+        if status is None:
+            self._problem(where, f"is needed to tell whether the {item.kind} is current")
+            return None
+        if status not in statuses:
+            self._problem(where, f"{describe(status)} is not a {item.kind} clinical status")
+            return None
+        return statuses[status]
 
     def _counts(self, item: _Item, element: str, value: str | None, statuses: dict[str, bool]) -> bool:
         if value not in statuses:

@@ -33,20 +33,24 @@ class Moment:
     value: datetime | date | tuple[date, date]
 
     @property
-    def first_day(self) -> date:
-        """The earliest calendar day the moment may fall on (its own day for a date or a time)."""
+    def days(self) -> tuple[date, date]:
+        """The earliest and latest calendar day the moment may fall on (one day for a date or a time,
+        a time on its own day)."""
         value = self.value
         if isinstance(value, tuple):
-            return value[0]
-        return value.date() if isinstance(value, datetime) else value
+            return value
+        day = value.date() if isinstance(value, datetime) else value
+        return day, day
+
+    @property
+    def first_day(self) -> date:
+        """The earliest calendar day the moment may fall on."""
+        return self.days[0]
 
     @property
     def last_day(self) -> date:
         """The latest calendar day the moment may fall on."""
-        value = self.value
-        if isinstance(value, tuple):
-            return value[1]
-        return value.date() if isinstance(value, datetime) else value
+        return self.days[1]
 
     @property
     def day(self) -> date | None:

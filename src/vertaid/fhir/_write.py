@@ -144,32 +144,26 @@ class _Writer:
                 status = "resolved"
             else:
                 continue
-            code = mapping.codes[0]
-            self.resources.append(
-                {
-                    "resourceType": "Condition",
-                    "id": _identifier(code.code),
-                    "clinicalStatus": _concept(terms.Code(terms.CONDITION_CLINICAL, status, status.title())),
-                    "code": _concept(code),
-                    "subject": {"reference": _PATIENT},
-                }
-            )
+            self._diagnosis("Condition", mapping.codes[0], terms.CONDITION_CLINICAL, status)
 
     def _allergies(self) -> None:
         patient = self.case.patient
         for mapping in terms.ALLERGIES:
             if not getattr(patient, mapping.field.removeprefix("patient.")):
                 continue
-            code = mapping.codes[0]
-            self.resources.append(
-                {
-                    "resourceType": "AllergyIntolerance",
-                    "id": _identifier(f"allergy-{code.code}"),
-                    "clinicalStatus": _concept(terms.Code(terms.ALLERGY_CLINICAL, "active", "Active")),
-                    "code": _concept(code),
-                    "patient": {"reference": _PATIENT},
-                }
-            )
+            self._diagnosis("AllergyIntolerance", mapping.codes[0], terms.ALLERGY_CLINICAL, "active")
+
+    def _diagnosis(self, kind: str, code: terms.Code, statuses: str, status: str) -> None:
+        """A Condition or AllergyIntolerance with its code and clinical status."""
+        self.resources.append(
+            {
+                "resourceType": kind,
+                "id": _identifier(code.code if kind == "Condition" else f"allergy-{code.code}"),
+                "clinicalStatus": _concept(terms.Code(statuses, status, status.title())),
+                "code": _concept(code),
+                "subject" if kind == "Condition" else "patient": {"reference": _PATIENT},
+            }
+        )
 
     def _medicines(self) -> None:
         patient = self.case.patient
