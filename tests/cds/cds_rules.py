@@ -161,7 +161,9 @@ def card_problems(card: object, path: str = "card") -> list[str]:
     summary = card.get("summary")
     problems += _text(summary, f"{path}.summary")
     if isinstance(summary, str) and len(summary) > MAX_SUMMARY:
-        problems.append(f"{path}.summary: {len(summary)} characters; the specification asks for fewer than 140")
+        problems.append(
+            f"{path}.summary: {len(summary)} characters; the specification asks for fewer than 140"
+        )
     if card.get("indicator") not in INDICATORS:
         problems.append(f"{path}.indicator: {card.get('indicator')!r} is not one of {INDICATORS}")
     if "uuid" in card:
@@ -183,7 +185,9 @@ def card_problems(card: object, path: str = "card") -> list[str]:
     behavior = card.get("selectionBehavior")
     if suggestions is not None:
         if behavior not in SELECTION_BEHAVIORS:  # cds-resp-6
-            problems.append(f"{path}.selectionBehavior: must be one of {SELECTION_BEHAVIORS} with suggestions")
+            problems.append(
+                f"{path}.selectionBehavior: must be one of {SELECTION_BEHAVIORS} with suggestions"
+            )
         if not isinstance(suggestions, list):
             problems.append(f"{path}.suggestions: must be a list")
         else:

@@ -180,7 +180,9 @@ def prefetch_of(bundle: dict[str, Any]) -> dict[str, Any]:
             prefetch["patient"] = resource
         else:
             searches[PREFETCH_KEY_OF[resource["resourceType"]]].append(
-                {"fullUrl": entry["fullUrl"], "resource": resource} if "fullUrl" in entry else {"resource": resource}
+                {"fullUrl": entry["fullUrl"], "resource": resource}
+                if "fullUrl" in entry
+                else {"resource": resource}
             )
     for key, entries in searches.items():
         search: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries)}
@@ -204,7 +206,11 @@ def augmentation_order(code: str, order_id: str = "order-1") -> dict[str, Any]:
 
 def draft_orders(*orders: dict[str, Any]) -> dict[str, Any]:
     """The draftOrders Bundle of an order hook."""
-    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order} for order in orders]}
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": order} for order in orders],
+    }
 
 
 def hook_request(
@@ -220,7 +226,9 @@ def hook_request(
         context["draftOrders"] = draft_orders(*orders)
         if hook == "order-select":
             context["selections"] = (
-                selections if selections is not None else [f"ServiceRequest/{order['id']}" for order in orders]
+                selections
+                if selections is not None
+                else [f"ServiceRequest/{order['id']}" for order in orders]
             )
     request: dict[str, Any] = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context, **extra}
     if prefetch is not None:

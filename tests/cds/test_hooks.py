@@ -54,7 +54,9 @@ def test_patient_view_gives_one_valid_card_for_the_vignettes_decision(
 ) -> None:
     """patient-view on an example Bundle's prefetch: one card, valid by the spec's rules, linking to the
     decision aid of an assessment stored with the vignette's own decision."""
-    response = call(client, signer, PATIENT_VIEW, hook_request("patient-view", prefetch_of(example_bundle(name))))
+    response = call(
+        client, signer, PATIENT_VIEW, hook_request("patient-view", prefetch_of(example_bundle(name)))
+    )
 
     assert response.status_code == 200, response.text
     document = response.json()

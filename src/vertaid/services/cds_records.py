@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import secrets
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -148,9 +148,22 @@ def _accepted(value: object, path: str, problems: list[Problem]) -> list[str]:
     return ids
 
 
+def _entry_id(now: datetime, index: int) -> str:
+    """32 hexadecimal digits that sort as the feedback arrived: the time, the place in its document,
+    then randomness (two documents may arrive in the same microsecond)."""
+    micros = int(now.timestamp() * 1_000_000)
+    return f"{micros:015x}{index:05x}{secrets.token_hex(6)}"
+
+
 def _item(
-    value: object, path: str, problems: list[Problem], service_id: str, issuer: str, now: datetime
+    value: object,
+    index: int,
+    problems: list[Problem],
+    service_id: str,
+    issuer: str,
+    now: datetime,
 ) -> CdsFeedbackEntry | None:
+    path = f"feedback[{index}]"
     if not isinstance(value, dict):
         problems.append((path, f"{describe(value)} is not a feedback object"))
         return None
@@ -185,7 +198,7 @@ def _item(
     if len(problems) > before or card is None or timestamp is None or not isinstance(outcome, str):
         return None
     return CdsFeedbackEntry(
-        id=uuid.uuid4().hex,
+        id=_entry_id(now, index),
         received_at=now,
         service_id=service_id,
         issuer=issuer,
@@ -219,10 +232,7 @@ def record_feedback(
         raise InvalidFeedback(problems)
     if len(items) > MAX_FEEDBACK_ITEMS:
         raise InvalidFeedback([("feedback", f"holds {len(items)} items; at most {MAX_FEEDBACK_ITEMS}")])
-    entries = [
-        _item(item, f"feedback[{index}]", problems, service_id, issuer, now)
-        for index, item in enumerate(items)
-    ]
+    entries = [_item(item, index, problems, service_id, issuer, now) for index, item in enumerate(items)]
     if problems:
         raise InvalidFeedback(problems)
     kept = [entry for entry in entries if entry is not None]
