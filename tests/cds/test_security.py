@@ -169,3 +169,45 @@ def test_without_trusted_issuers_every_call_is_refused(signer: Signer, tmp_path:
         store.dispose()
 
     assert 401 == response.status_code
+
+
+def test_an_issuers_jwks_may_be_a_url(signer: Signer, tmp_path: Any) -> None:
+    """VERTAID_CDS_ISSUERS may name a JWKS by https URL: it is fetched (once) and its keys trusted."""
+    import httpx
+
+    from tests.cds.conftest import settings_for
+    from vertaid.store import open_store
+    from vertaid.web import create_app
+
+    fetched: list[str] = []
+
+    def jwks_server(request: httpx.Request) -> httpx.Response:
+        fetched.append(str(request.url))
+        return httpx.Response(200, content=signer.jwks_path.read_bytes())
+
+    settings = settings_for(
+        signer,
+        issuers={ISSUER: "https://ehr.example.org/.well-known/jwks.json"},
+        transport=httpx.MockTransport(jwks_server),
+    )
+    store = open_store(f"sqlite:///{tmp_path / 'v.db'}")
+    try:
+        with TestClient(create_app(store, cds=settings), base_url=BASE_URL) as client:
+            answers = [
+                client.post(PATH, json=_body(), headers=signer.authorization(PATH)).status_code
+                for _ in range(2)
+            ]
+    finally:
+        store.dispose()
+
+    assert ([200, 200], ["https://ehr.example.org/.well-known/jwks.json"]) == (answers, fetched)
+
+
+def test_a_jku_in_the_token_is_never_followed(client: TestClient, signer: Signer) -> None:
+    """A token naming a jku of its own is checked against the configured JWKS only: a kid found only
+    at the jku (which vertaid never fetches) is refused."""
+    token = signer.token(URL, kid="attacker-key", headers={"jku": "https://attacker.example.org/jwks.json"})
+
+    response = client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {token}"})
+
+    assert 401 == response.status_code

@@ -256,17 +256,20 @@ class _CdsBuilder:
             by_decision = critical_decisions
         else:
             by_decision = None
-        for name, given in (("indicator", indicators), ("summary", summaries)):
+        for name, plural, given in (
+            ("indicator", "indicators", indicators),
+            ("summary", "summaries", summaries),
+        ):
             single = entry.get(name)
             if by_decision is None:
                 if given:
-                    self.fail(self.where(f"{path}.{name}s"), f"give one {name} for this card")
+                    self.fail(self.where(f"{path}.{plural}"), f"give one {name} for this card")
                 if single is None:
                     self.fail(self.where(path), f"has no {name}")
             elif single is None:
-                self.exactly(given, by_decision, f"{path}.{name}s", "a decision this card is shown for")
+                self.exactly(given, by_decision, f"{path}.{plural}", "a decision this card is shown for")
             elif given:
-                self.fail(self.where(path), f"give either {name} or {name}s, not both")
+                self.fail(self.where(path), f"give either {name} or {plural}, not both")
         for decision, indicator in (*indicators.items(), ("", entry.get("indicator"))):
             if indicator is not None and indicator not in INDICATORS:
                 where = f"{path}.indicators.{decision}" if decision else f"{path}.indicator"
