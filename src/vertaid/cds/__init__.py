@@ -12,6 +12,7 @@ docs/cds-hooks.md. Imported only by the web application.
 from vertaid.cds._config import BASE_URL_VARIABLE, ISSUERS_VARIABLE, CdsConfigurationError, CdsSettings
 from vertaid.cds._install import install_cds
 from vertaid.cds._prefetch import PREFETCH
+from vertaid.cds._warm import warm_up
 
 __all__ = [
     "BASE_URL_VARIABLE",
@@ -20,4 +21,5 @@ __all__ = [
     "CdsConfigurationError",
     "CdsSettings",
     "install_cds",
+    "warm_up",
 ]
