@@ -229,8 +229,8 @@ def main() -> None:
     cuts = statistics.quantiles(timings, n=100, method="inclusive")
     print(
         f"patient-view, {RESOURCES}-resource prefetch ({len(body) // 1024} KiB), "
-        f"{len(timings)} calls over HTTP to vertaid serve: p50 {cuts[49]:.1f} ms, p90 {cuts[89]:.1f} ms, p99 {cuts[98]:.1f} ms, "
-        f"slowest {max(timings):.1f} ms"
+        f"{len(timings)} calls over HTTP to vertaid serve: p50 {cuts[49]:.1f} ms, p90 {cuts[89]:.1f} ms, "
+        f"p99 {cuts[98]:.1f} ms, slowest {max(timings):.1f} ms"
     )
 
 

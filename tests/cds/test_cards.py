@@ -53,7 +53,7 @@ def cards_for(name: str, *codes: str) -> list[dict[str, Any]]:
 
 def test_an_order_that_agrees_gets_an_info_card_without_suggestions() -> None:
     """Kyphoplasty ordered where kyphoplasty is favoured: one info card, then the LCD card."""
-    card, *rest = cards_for("02-collapse-over-30", KYPHOPLASTY_LUMBAR)
+    card, *_ = cards_for("02-collapse-over-30", KYPHOPLASTY_LUMBAR)
 
     assert "info" == card["indicator"]
     assert "suggestions" not in card and "overrideReasons" not in card

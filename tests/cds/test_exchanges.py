@@ -9,6 +9,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -37,7 +38,7 @@ ACCESS_TOKEN: Final = "fhir-access-token-1"
 PAGE_SIZE: Final = 3
 
 
-def post(client: TestClient, signer: Signer, path: str, body: Any) -> httpx.Response:
+def post(client: TestClient, signer: Signer, path: str, body: Any) -> httpx2.Response:
     """POST ``body`` to ``path`` with a fresh token for it."""
     return client.post(path, json=body, headers=signer.authorization(path))
 

@@ -10,11 +10,8 @@ from fastapi.testclient import TestClient
 from tests.cds.cds_rules import response_problems
 from tests.cds.conftest import (
     BASE_URL,
-    ORDER_SELECT,
-    ORDER_SIGN,
     PATIENT_VIEW,
     Signer,
-    augmentation_order,
     example_bundle,
     expected_decision,
     hook_request,

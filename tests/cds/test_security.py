@@ -29,9 +29,7 @@ def _body() -> dict[str, Any]:
 
 
 def _unsigned(signer: Signer) -> str:
-    return jwt.encode(
-        {"iss": ISSUER, "aud": URL, "iat": 1, "exp": 2**31, "jti": "u-1"}, None, algorithm="none"
-    )
+    return jwt.encode({"iss": ISSUER, "aud": URL, "iat": 1, "exp": 2**31, "jti": "u-1"}, "", algorithm="none")
 
 
 def _hmac(signer: Signer) -> str:
