@@ -35,23 +35,15 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from vertaid.cds import PREFETCH
+
 ROOT: Final = Path(__file__).resolve().parent.parent
 EXAMPLE: Final = ROOT / "examples" / "fhir" / "02-collapse-over-30.json"
 ISSUER: Final = "https://ehr.example.org"
 RESOURCES: Final = 200
 WARM_UP: Final = 20
 REFERENCE: Final = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
-PREFETCH_KEY_OF: Final = {
-    "Encounter": "encounters",
-    "Condition": "conditions",
-    "Observation": "observations",
-    "AllergyIntolerance": "allergies",
-    "MedicationStatement": "medicationStatements",
-    "MedicationRequest": "medicationRequests",
-    "Procedure": "procedures",
-    "ServiceRequest": "serviceRequests",
-    "Coverage": "coverage",
-}
+PREFETCH_KEY_OF: Final = {query.partition("?")[0]: key for key, query in PREFETCH.items() if "?" in query}
 _PATIENT: Final = {"reference": "Patient/patient"}
 _ACTIVE: Final = {
     "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]

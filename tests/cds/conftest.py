@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from vertaid.cds import CdsSettings
+from vertaid.cds import PREFETCH, CdsSettings
 from vertaid.store import Store, open_store
 from vertaid.web import create_app
 
@@ -41,17 +41,7 @@ ORDER_SELECT: Final = "vertaid-order-select"
 ORDER_SIGN: Final = "vertaid-order-sign"
 CPT: Final = "http://www.ama-assn.org/go/cpt"
 
-PREFETCH_KEY_OF: Final = {
-    "Encounter": "encounters",
-    "Condition": "conditions",
-    "Observation": "observations",
-    "AllergyIntolerance": "allergies",
-    "MedicationStatement": "medicationStatements",
-    "MedicationRequest": "medicationRequests",
-    "Procedure": "procedures",
-    "ServiceRequest": "serviceRequests",
-    "Coverage": "coverage",
-}
+PREFETCH_KEY_OF: Final = {query.partition("?")[0]: key for key, query in PREFETCH.items() if "?" in query}
 """The prefetch key whose search returns each kind of resource (the Patient is read by id)."""
 
 

@@ -4,9 +4,6 @@ the service must not follow), discovery, patient-view, order-select, order-sign 
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +11,7 @@ from typing import Any, Final
 
 import httpx
 import pytest
-import uvicorn
+from fastapi import FastAPI
 
 from tests.cds.cds_rules import discovery_problems, response_problems
 from tests.cds.conftest import (
@@ -26,6 +23,7 @@ from tests.cds.conftest import (
     prefetch_of,
     settings_for,
 )
+from tests.web.conftest import live_server  # noqa: F401 (the web suite's live server, as a fixture)
 from vertaid.store import open_store
 from vertaid.web import create_app
 
@@ -33,36 +31,21 @@ EXAMPLE: Final = "02-collapse-over-30"
 SANDBOX_JKU: Final = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@pytest.fixture(scope="module")
+def app(signer: Signer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
+    """The application over a store of its own, its address taken from each request (as `vertaid
+    serve` does without VERTAID_CDS_BASE_URL), for the web suite's live server to serve."""
+    store = open_store(f"sqlite:///{Path(tmp_path_factory.mktemp('cds-live')) / 'vertaid.db'}")
+    try:
+        yield create_app(store, cds=settings_for(signer, base_url=None))
+    finally:
+        store.dispose()
 
 
 @pytest.fixture(scope="module")
-def served(signer: Signer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """vertaid served by uvicorn on a free port, over a store of its own; its base URL."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    store = open_store(f"sqlite:///{Path(tmp_path_factory.mktemp('cds-live')) / 'vertaid.db'}")
-    app = create_app(store, cds=settings_for(signer, base_url=base))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, name="cds-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        store.dispose()
+def served(live_server: str) -> str:  # noqa: F811 (the imported fixture, requested by name)
+    """vertaid served by uvicorn on a free loopback port; its base URL."""
+    return live_server
 
 
 def _headers(signer: Signer, url: str) -> dict[str, str]:
