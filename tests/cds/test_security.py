@@ -209,3 +209,38 @@ def test_a_jku_in_the_token_is_never_followed(client: TestClient, signer: Signer
     response = client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {token}"})
 
     assert 401 == response.status_code
+
+
+def _forged(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    """A token with this header and these claims and a made-up signature (never a valid one)."""
+    import base64
+    import json
+
+    def part(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part(claims)}.c2lnbmF0dXJl"
+
+
+GOOD_CLAIMS: Final = {"iss": ISSUER, "aud": URL, "iat": 1, "exp": 2**31, "jti": "f-1"}
+
+
+@pytest.mark.parametrize(
+    ("header", "claims"),
+    [
+        ({"alg": "ES384", "kid": "ec-1", "typ": 5}, GOOD_CLAIMS),
+        ({"alg": "ES384", "kid": ["ec-1"]}, GOOD_CLAIMS),
+        ({"alg": ["ES384"], "kid": "ec-1"}, GOOD_CLAIMS),
+        ({"alg": "ES384", "kid": "ec-1"}, {**GOOD_CLAIMS, "iss": ["a"]}),
+        ({"alg": "ES384", "kid": "ec-1"}, [1, 2]),
+        ({"alg": "ES384", "kid": "ec-1"}, {**GOOD_CLAIMS, "exp": "soon"}),
+        ({"alg": "ES384", "kid": "ec-1", "crit": ["exp"]}, GOOD_CLAIMS),
+    ],
+)
+def test_a_malformed_token_is_a_401_never_a_failure(
+    client: TestClient, header: dict[str, Any], claims: Any
+) -> None:
+    """Odd headers and claims (types CDS Hooks does not allow) are refused with 401, never a 500."""
+    response = client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {_forged(header, claims)}"})
+
+    assert (401, b"") == (response.status_code, response.content)

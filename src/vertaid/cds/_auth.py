@@ -177,7 +177,7 @@ async def verify_token(
     algorithm, kid = header.get("alg"), header.get("kid")
     if algorithm not in ALGORITHMS:
         raise Unauthorized(f"algorithm {str(algorithm)[:20]!r} refused", issuer)
-    if header.get("typ", "JWT").upper() != "JWT":
+    if str(header.get("typ", "JWT")).upper() != "JWT":
         raise Unauthorized("typ is not JWT", issuer)
     if not isinstance(kid, str) or not kid:
         raise Unauthorized("no kid", issuer)
