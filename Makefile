@@ -27,12 +27,23 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m compileall -q src >/dev/null
 	touch $(STAMP)
 
-# Until the web application exists, `make run` installs vertaid and assesses a demo case.
+# The web application on http://127.0.0.1:8000 over the store VERTAID_DATABASE_URL names (by default
+# SQLite in ./var/vertaid.db): the public vignettes are loaded as demo cases (once), and a demo API key
+# is created and printed.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: $(STAMP)
-	@echo "vertaid is installed: $(BIN)/vertaid. Assessing the demo case examples/02-collapse-over-30.json:"
-	$(BIN)/vertaid assess examples/02-collapse-over-30.json
+	$(BIN)/vertaid demo tests/vignettes
+	$(BIN)/vertaid serve --host $(HOST) --port $(PORT)
 
+# The browser tests drive Debian's Chromium: installed when missing and the user is root.
 test: $(STAMP)
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium (browser tests)"; \
+		apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+		echo "could not install chromium: the browser tests will be skipped"; \
+	fi
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -46,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/report_speed.py
 	$(BIN)/python bench/synth_speed.py
 	$(BIN)/python bench/cohort.py
+	$(BIN)/python bench/web_load.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build dist

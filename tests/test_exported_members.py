@@ -21,8 +21,9 @@ import vertaid
 import vertaid.fhir
 import vertaid.knowledge
 import vertaid.report
+import vertaid.store
 
-PACKAGES: Final = ("vertaid", "vertaid.fhir", "vertaid.knowledge", "vertaid.report")
+PACKAGES: Final = ("vertaid", "vertaid.fhir", "vertaid.knowledge", "vertaid.report", "vertaid.store")
 
 
 def defined_public_names(module: ModuleType) -> set[str]:

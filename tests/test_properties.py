@@ -31,7 +31,7 @@ from vertaid.domain.case import (
     PREFERENCES_SHAPE,
     parse_case,
 )
-from vertaid.domain.engine import build_facts, decide, evaluate_rules
+from vertaid.domain.engine import build_facts, decide, evaluate_rules, rules_in_order
 from vertaid.domain.facts import FACTS
 from vertaid.domain.what_if import what_would_change
 from vertaid.knowledge import default_pack
@@ -558,6 +558,59 @@ def test_every_missing_outcome_is_what_assessing_with_that_value_gives(case: dic
             expected = (outcome["decision"], outcome["score"], outcome["strength"], outcome["coverage_met"])
             actual = (result["decision"], result["score"], result["strength"], coverage_met(result))
             assert expected == actual, (entry["field"], outcome["when"])
+
+
+def _values_to_try(fact: str) -> list[Any]:
+    """Values of an input that reach every region the pack's rules tell apart: yes and no, each choice,
+    and for a number its ends and each threshold the rules compare it with, with values either side."""
+    spec = FACTS[fact]
+    if spec.kind == "bool":
+        return [True, False]
+    if spec.kind == "choice":
+        return list(spec.values)
+    pack = default_pack()
+    points = {point for rule in rules_in_order(pack) for point, _ in rule.condition.thresholds.get(fact, ())}
+    step = 1.0 if spec.integer else 0.25
+    low = spec.minimum if spec.minimum is not None else min(points, default=0.0) - 1
+    high = spec.maximum if spec.maximum is not None else max(points, default=0.0) + 1
+    values = {low, high} | {v for point in points for v in (point - step, point, point + step)}
+    return sorted(int(v) if spec.integer else v for v in values if low <= v <= high)
+
+
+def _unknown_inputs(case: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every input the case leaves unknown, as (JSON path, fact name), read from the case as the policy
+    sees it: a finding marked (f) that is absent reads as no, a height loss can come from morphometry."""
+    facts = build_facts(parse_case(case), default_pack())
+    for fact, spec in FACTS.items():
+        if spec.kind == "list" or fact in ("acuity", "is_target"):
+            continue
+        if "." in fact:
+            if spec.getter(facts) is None:
+                yield fact, fact
+            continue
+        for view in facts.fractures:
+            if spec.getter(view) is None:
+                yield f"fractures[{view.index}].{fact}", fact
+
+
+@SETTINGS
+@given(ANY_CASE)
+def test_no_unknown_input_left_out_of_missing_could_change_the_result(case: dict[str, Any]) -> None:
+    """An unknown input that ``missing`` does not list changes neither the decision, the score nor
+    coverage at any value it could take: the what-if search leaves out only inputs that cannot matter
+    (rules settled whatever the value, steps after the deciding one, facts read only at target levels)."""
+    assessment = vertaid.assess(case)
+    listed = {entry["field"] for entry in assessment["missing"]}
+    as_is = (assessment["decision"], assessment["score"], coverage_met(assessment))
+
+    for field, fact in _unknown_inputs(case):
+        if field in listed:
+            continue
+        for value in _values_to_try(fact):
+            filled = copy.deepcopy(case)
+            assign(filled, field, value)
+            result = vertaid.assess(filled)
+            assert as_is == (result["decision"], result["score"], coverage_met(result)), (field, value)
 
 
 @SETTINGS

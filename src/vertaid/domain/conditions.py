@@ -129,6 +129,9 @@ class Condition:
     quantified_expression: str | None = None
     quantifier_scope: str | None = None
     nonmonotone_facts: frozenset[str] = frozenset()
+    facts_read_over_all_fractures: frozenset[str] = frozenset()
+    """The fracture facts read for every fracture (``any_fracture``, ``all_fractures``), not only for
+    the target levels: a new value of such a fact at a healed level can change the result."""
     source: object = field(default=None, compare=False)
     """The condition as written in the pack, for other evaluators of the same policy (cohorts)."""
 
@@ -239,6 +242,7 @@ class _Compiler:
         quantified_expression: str | None = None,
         quantifier_scope: str | None = None,
         nonmonotone_facts: frozenset[str] = frozenset(),
+        facts_read_over_all_fractures: frozenset[str] = frozenset(),
     ) -> Condition:
         return Condition(
             expression,
@@ -248,6 +252,7 @@ class _Compiler:
             quantified_expression,
             quantifier_scope,
             nonmonotone_facts,
+            facts_read_over_all_fractures,
         )
 
     def fail(self, path: str, message: str) -> None:
@@ -297,6 +302,7 @@ class _Compiler:
                 referenced.quantified_expression,
                 referenced.quantifier_scope,
                 referenced.nonmonotone_facts,
+                referenced.facts_read_over_all_fractures,
             )
         self.fail(path, f"unknown condition {key!r}")
         return None
@@ -319,6 +325,7 @@ class _Compiler:
             first_quantified.quantified_expression if first_quantified else None,
             first_quantified.quantifier_scope if first_quantified else None,
             _union_nonmonotone(compiled),
+            _union_over_all_fractures(compiled),
         )
 
     def kleene(self, key: str, expressions: list[str]) -> str:
@@ -345,6 +352,7 @@ class _Compiler:
             inner.facts_read,
             inner.thresholds,
             nonmonotone_facts=inner.nonmonotone_facts,
+            facts_read_over_all_fractures=inner.facts_read_over_all_fractures,
         )
 
     def quantifier(self, key: str, value: object, path: str, scope: Scope) -> Condition | None:
@@ -371,6 +379,7 @@ class _Compiler:
             inner.expression,
             collection,
             inner.nonmonotone_facts,
+            inner.facts_read if collection == "fractures" else frozenset(),
         )
 
     def count_targets(self, value: object, path: str, scope: Scope) -> Condition | None:
@@ -416,6 +425,7 @@ class _Compiler:
             facts_read,
             _union_thresholds(compiled),
             nonmonotone_facts=facts_read,
+            facts_read_over_all_fractures=_union_over_all_fractures(compiled),
         )
 
     # -- fact tests --------------------------------------------------------------------------
@@ -616,6 +626,10 @@ def _union_facts(parts: Iterable[Condition]) -> frozenset[str]:
 
 def _union_nonmonotone(parts: Iterable[Condition]) -> frozenset[str]:
     return frozenset().union(*(part.nonmonotone_facts for part in parts))
+
+
+def _union_over_all_fractures(parts: Iterable[Condition]) -> frozenset[str]:
+    return frozenset().union(*(part.facts_read_over_all_fractures for part in parts))
 
 
 def _union_thresholds(parts: Iterable[Condition]) -> dict[str, frozenset[Threshold]]:

@@ -102,6 +102,9 @@ class _Input:
     redefines: bool
     """A definition reads the input: a trial keeps the definitions' new truths for the rules using them."""
     value_classes: Mapping[Any, tuple[bool, ...]] | None = None
+    targets_only: bool = False
+    """A fracture input that rules read only for the target levels, and that does not make a level one:
+    at a level that is not a target, no value of it can change anything."""
     """For a choice, each value's answers to every test the rules make of it: values with the same
     answers give the same truths, so one of them is tried for all."""
 
@@ -168,6 +171,9 @@ def _build_index(pack: KnowledgePack) -> _Index:
             _value_classes(spec, rules, pack)
             if spec.kind == "choice" and name not in acuity_inputs
             else None,
+            fracture_input(name)
+            and name not in acuity_inputs
+            and not any(name in rule.condition.facts_read_over_all_fractures for rule in every),
         )
         (fracture_inputs if fracture_input(name) else case_inputs).append(entry)
     return _Index(tuple(case_inputs), tuple(fracture_inputs), frozenset(coverage_ids), frozenset(step_of))
@@ -337,7 +343,7 @@ def what_would_change(
                 results.append(found)
     for fracture in facts.fractures:
         for entry in index.fracture_inputs:
-            if entry.spec.getter(fracture) is not None:
+            if entry.spec.getter(fracture) is not None or (entry.targets_only and not fracture.is_target):
                 continue
             open_rules = trial.open_rules(entry)
             if open_rules[0]:

@@ -11,6 +11,14 @@ Every number it shows is recorded with where it came from (:class:`Traced`).
 
 from vertaid.report._pdf import html_to_pdf
 from vertaid.report._provenance import Traced
-from vertaid.report._render import Audience, RenderedReport, render_html
+from vertaid.report._render import Audience, RenderedReport, html_templates, render_html, stylesheet
 
-__all__ = ["Audience", "RenderedReport", "Traced", "html_to_pdf", "render_html"]
+__all__ = [
+    "Audience",
+    "RenderedReport",
+    "Traced",
+    "html_templates",
+    "html_to_pdf",
+    "render_html",
+    "stylesheet",
+]

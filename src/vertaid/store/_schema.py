@@ -1,0 +1,93 @@
+"""The store's tables as typed ORM models. Migrations (``migrations/versions``) create them; a test
+checks that the migrated database and these models agree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+
+from sqlalchemy import BigInteger, DateTime, Dialect, ForeignKey, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+__all__ = ["ApiKeyRow", "AssessmentRow", "AuditRecordRow", "Base", "UtcDateTime"]
+
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment in UTC, timezone-aware in Python on every database.
+
+    SQLite keeps no offset (its text is read back naive), so every moment is stored as UTC and read back
+    as UTC; PostgreSQL's ``timestamptz`` answers in the session's zone and is converted back to UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("a stored time must be timezone-aware")
+        moment = value.astimezone(UTC)
+        return moment.replace(tzinfo=None) if dialect.name == "sqlite" else moment
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """The store's tables."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class AssessmentRow(Base):
+    """A stored assessment (never changed or deleted: triggers refuse it)."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    key_name: Mapped[str | None] = mapped_column(String(100))
+    knowledge_digest: Mapped[str] = mapped_column(String(64))
+    case_json: Mapped[str] = mapped_column(Text)
+    assessment_json: Mapped[str] = mapped_column(Text)
+
+
+class AuditRecordRow(Base):
+    """One record of the hash-chained, append-only audit trail (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "audit_records"
+
+    sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    assessment_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("assessments.id", ondelete="RESTRICT"), unique=True
+    )
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    key_name: Mapped[str | None] = mapped_column(String(100))
+    knowledge_digest: Mapped[str] = mapped_column(String(64))
+    case_json: Mapped[str] = mapped_column(Text)
+    assessment_json: Mapped[str] = mapped_column(Text)
+    # Unique: two records chained to the same predecessor would be a fork, whatever the locking did.
+    previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    record_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ApiKeyRow(Base):
+    """An API key: its public id, its name and the sha256 of its secret."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

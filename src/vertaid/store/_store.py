@@ -1,0 +1,327 @@
+"""The SQLAlchemy store: assessments, the audit trail and API keys on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Engine, create_engine, event, insert, select, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from vertaid.services.ports import (
+    ApiKeyEntry,
+    AssessmentEntry,
+    AuditedAssessment,
+    AuditEntry,
+    ChainHead,
+    KeyNameTaken,
+    Seal,
+    StoreUnavailable,
+)
+from vertaid.store._schema import ApiKeyRow, AssessmentRow, AuditRecordRow
+
+__all__ = ["DEFAULT_DATABASE_URL", "Store", "database_url", "open_store"]
+
+DEFAULT_DATABASE_URL: Final = "sqlite:///./var/vertaid.db"
+"""The store when ``VERTAID_DATABASE_URL`` is not set: a file in ./var, created on first use."""
+
+_BEGIN: Final = "vertaid_begin"
+"""The execution option that tells SQLite how to begin a transaction (see ``_sqlite_engine``)."""
+
+SQLITE_BUSY_SECONDS: Final = 15.0
+"""How long a SQLite writer waits for another writer's transaction before the store is called busy."""
+
+POSTGRESQL_CONNECT_SECONDS: Final = 5
+"""How long to wait for a PostgreSQL server that does not answer (a wrong host must not hang a start)."""
+
+_MIGRATION_LOCK: Final = 0x7665727461696431
+"""PostgreSQL advisory lock held while migrating ("vertaid1"), so that concurrent starts take turns."""
+
+AUDIT_ROWS_PER_READ: Final = 200
+"""Audit records read from the database at a time while verifying: the trail is never held whole."""
+
+
+def database_url(url: str | None = None) -> str:
+    """The store's URL: ``url``, else ``VERTAID_DATABASE_URL``, else :data:`DEFAULT_DATABASE_URL`."""
+    return url or os.environ.get("VERTAID_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def _parsed(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # The URL itself is not repeated: it may hold a password.
+        raise StoreUnavailable("the database URL is not an SQLAlchemy URL (dialect+driver://...)") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        # psycopg 3 is the PostgreSQL driver vertaid installs; SQLAlchemy's default would be psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        backend = parsed.get_backend_name()
+        raise StoreUnavailable(f"unsupported database {backend!r}: use sqlite or postgresql")
+    return parsed
+
+
+def _one_line(error: BaseException) -> str:
+    """The first line of a driver's message, which is where it names the cause."""
+    original = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    lines = [line.strip() for line in str(original).splitlines() if line.strip()]
+    return lines[0] if lines else type(original).__name__
+
+
+@contextmanager
+def _answering(what: str) -> Iterator[None]:
+    """Turn a database that does not answer into :class:`StoreUnavailable` naming the cause."""
+    try:
+        yield
+    except DBAPIError as error:
+        if isinstance(error, IntegrityError):
+            raise
+        raise StoreUnavailable(f"{what}: {_one_line(error)}") from error
+    except PoolTimeout as error:  # every pooled connection stayed busy
+        raise StoreUnavailable(f"{what}: no free database connection ({error})") from error
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if not in_memory:
+        try:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreUnavailable(f"cannot create the folder for {database}: {error.strerror}") from None
+    options: dict[str, Any] = {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
+    if in_memory:
+        options["poolclass"] = StaticPool  # one connection, or each would see its own empty database
+    engine = create_engine(url, **options)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite begins transactions late and on its own; the "begin" hook below begins them instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        # FULL: a committed write survives a power cut, not only a crash (the write is acknowledged).
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        # Writers begin IMMEDIATE: they take SQLite's write lock before reading the chain's head, so
+        # appends are serialised; readers begin DEFERRED and never wait for a writer in WAL mode.
+        connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN, "BEGIN"))
+
+    return engine
+
+
+def _for_writing(engine: Engine) -> Engine:
+    """The engine whose transactions may write: on SQLite they begin IMMEDIATE (see ``_sqlite_engine``)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    return engine.execution_options(**{_BEGIN: "BEGIN IMMEDIATE"})
+
+
+def _postgresql_engine(url: URL) -> Engine:
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": POSTGRESQL_CONNECT_SECONDS}
+    # READ COMMITTED whatever the server's default: an append reads the chain's head after taking its lock,
+    # and only a per-statement snapshot sees the head that the previous append committed.
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, isolation_level="READ COMMITTED")
+
+
+class Store:
+    """Stored assessments, their audit trail and API keys, in one SQL database.
+
+    Made by :func:`open_store`. Safe to share between threads: each operation takes its own connection
+    from the pool and its own transaction. Implements the protocols of :mod:`vertaid.services.ports`.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        self._reading = sessionmaker(engine, expire_on_commit=False)
+        self._writing = sessionmaker(_for_writing(engine), expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self._dialect
+
+    @property
+    def url(self) -> str:
+        """The database's URL, with any password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def check(self) -> None:
+        """Raise :class:`StoreUnavailable`, naming the cause, unless the database answers."""
+        with _answering("the store does not answer"), self._engine.connect() as connection:
+            connection.execute(select(AuditRecordRow.sequence).limit(1)).all()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (the store may still be used: it reconnects)."""
+        self._engine.dispose()
+
+    # -- assessments and the audit trail
+
+    def append_assessment(self, entry: AssessmentEntry, seal: Seal) -> AuditEntry:
+        """Store ``entry`` and its sealed audit record in one transaction, appends taking turns."""
+        with _answering("the assessment was not stored"), self._writing.begin() as session:
+            if self._dialect == "postgresql":
+                # Concurrent appends to this chain wait here until the one before commits, then read the
+                # head it committed (READ COMMITTED takes a new snapshot per statement). An advisory lock
+                # keyed by the table's oid needs no privilege beyond SELECT and INSERT, unlike LOCK TABLE,
+                # and never blocks readers.
+                session.execute(text("SELECT pg_advisory_xact_lock('audit_records'::regclass::oid::bigint)"))
+            head = session.execute(
+                select(AuditRecordRow.sequence, AuditRecordRow.record_hash)
+                .order_by(AuditRecordRow.sequence.desc())
+                .limit(1)
+            ).first()
+            record = seal(None if head is None else ChainHead(head.sequence, head.record_hash))
+            # Plain INSERTs, not the unit of work: a write is two rows, and this is the busiest path.
+            session.execute(insert(AssessmentRow), [_columns(entry)])  # first: the record refers to it
+            session.execute(insert(AuditRecordRow), [_columns(record)])
+        return record
+
+    def find_assessment(self, assessment_id: str) -> AssessmentEntry | None:
+        """The stored assessment with this id, or ``None``."""
+        with _answering("the store does not answer"), self._reading() as session:
+            row = session.get(AssessmentRow, assessment_id)
+            return None if row is None else _assessment_entry(row)
+
+    def newest_assessments(self, limit: int) -> list[AssessmentEntry]:
+        """Up to ``limit`` stored assessments, the most recently appended first."""
+        query = (
+            select(AssessmentRow)
+            .join(AuditRecordRow, AuditRecordRow.assessment_id == AssessmentRow.id)
+            .order_by(AuditRecordRow.sequence.desc())
+            .limit(limit)
+        )
+        with _answering("the store does not answer"), self._reading() as session:
+            return [_assessment_entry(row) for row in session.scalars(query)]
+
+    def audit_trail(self) -> Iterator[AuditedAssessment]:
+        """Every audit record in sequence order, each with the stored assessment it names."""
+        # Plain columns, not ORM objects: a long trail streams through without an identity map.
+        record_columns = [getattr(AuditRecordRow, field.name) for field in fields(AuditEntry)]
+        assessment_columns = [getattr(AssessmentRow, field.name) for field in fields(AssessmentEntry)]
+        query = (
+            select(*record_columns, *assessment_columns)
+            .outerjoin(AssessmentRow, AssessmentRow.id == AuditRecordRow.assessment_id)
+            .order_by(AuditRecordRow.sequence)
+            .execution_options(yield_per=AUDIT_ROWS_PER_READ)
+        )
+        split = len(record_columns)
+        with _answering("the audit trail could not be read"), self._reading() as session:
+            result = session.execute(query)
+            try:
+                for row in result:
+                    record = AuditEntry(*row[:split])
+                    found = row[split:]
+                    # The assessment's id is None when the outer join found no assessment.
+                    yield AuditedAssessment(record, None if found[0] is None else AssessmentEntry(*found))
+            finally:
+                result.close()  # also when the reader stops early: PostgreSQL reads through a server cursor
+
+    def unaudited_assessment_ids(self, limit: int) -> list[str]:
+        """Up to ``limit`` ids of stored assessments that no audit record names."""
+        query = (
+            select(AssessmentRow.id)
+            .outerjoin(AuditRecordRow, AuditRecordRow.assessment_id == AssessmentRow.id)
+            .where(AuditRecordRow.sequence.is_(None))
+            .order_by(AssessmentRow.created_at)
+            .limit(limit)
+        )
+        with _answering("the store does not answer"), self._reading() as session:
+            return list(session.scalars(query))
+
+    # -- API keys
+
+    def add_key(self, entry: ApiKeyEntry) -> None:
+        """Store a new key; :class:`KeyNameTaken` when a key of that name exists."""
+        taken = KeyNameTaken(f"a key named {entry.name!r} exists already; choose another name")
+        with _answering("the key was not stored"):
+            try:
+                with self._writing.begin() as session:
+                    if session.scalar(select(ApiKeyRow.key_id).where(ApiKeyRow.name == entry.name)):
+                        raise taken
+                    session.add(ApiKeyRow(**_columns(entry)))
+            except IntegrityError:
+                # Another process added the same name between the check and the insert.
+                raise taken from None
+
+    def find_key(self, key_id: str) -> ApiKeyEntry | None:
+        """The key with this public id, or ``None``."""
+        with _answering("the store does not answer"), self._reading() as session:
+            row = session.get(ApiKeyRow, key_id)
+            if row is None:
+                return None
+            return ApiKeyEntry(row.key_id, row.name, row.secret_hash, row.created_at)
+
+
+def _columns(entry: AssessmentEntry | AuditEntry | ApiKeyEntry) -> dict[str, Any]:
+    """An entry's fields, which are named as its table's columns."""
+    return {field.name: getattr(entry, field.name) for field in fields(entry)}
+
+
+def _assessment_entry(row: AssessmentRow) -> AssessmentEntry:
+    return AssessmentEntry(**{field.name: getattr(row, field.name) for field in fields(AssessmentEntry)})
+
+
+def _audit_entry(row: AuditRecordRow) -> AuditEntry:
+    return AuditEntry(**{field.name: getattr(row, field.name) for field in fields(AuditEntry)})
+
+
+def _migrate(engine: Engine) -> None:
+    """Bring the database to the newest revision, in one transaction that concurrent starts take in turn."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util import CommandError
+
+    config = Config()
+    config.set_main_option("script_location", str(files("vertaid.store") / "migrations"))
+    with _for_writing(engine).connect() as connection, connection.begin():
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _MIGRATION_LOCK})
+        config.attributes["connection"] = connection
+        try:
+            command.upgrade(config, "head")
+        except CommandError as error:  # e.g. a database migrated by a newer vertaid
+            raise StoreUnavailable(f"the database cannot be migrated: {error}") from None
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open the store at ``url`` (default: ``VERTAID_DATABASE_URL``, else ``sqlite:///./var/vertaid.db``).
+
+    Creates the SQLite file and its folder when needed and migrates the database to the newest revision.
+    ``postgresql://`` URLs use psycopg 3.
+
+    Raises:
+        StoreUnavailable: the URL is not usable or the database does not answer; the message is one line.
+    """
+    parsed = _parsed(database_url(url))
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = _sqlite_engine(parsed)
+        else:
+            engine = _postgresql_engine(parsed)
+    except (NoSuchModuleError, ImportError) as error:
+        raise StoreUnavailable(f"no driver for {parsed.drivername}: {error}") from None
+    except ArgumentError as error:
+        raise StoreUnavailable(f"the database URL is not usable: {_one_line(error)}") from None
+    try:
+        with _answering(f"cannot open the store at {parsed.render_as_string(hide_password=True)}"):
+            _migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine)

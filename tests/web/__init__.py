@@ -1,0 +1,1 @@
+"""Tests of the web application: pages, REST API, security, and the browser."""
