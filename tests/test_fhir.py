@@ -332,6 +332,18 @@ def test_a_day_does_not_order_against_a_time_on_that_day() -> None:
     assert ["Observation/nrs-day.valueInteger"] == [where for where, _ in problems_of(bundle)]
 
 
+def test_two_different_findings_about_one_vertebra_are_a_conflict_named_by_its_place() -> None:
+    """Edema and no edema at L1 at the same time: an error naming both Observations and the member."""
+    bundle = base_bundle()
+    edema = the(bundle, "mri-bone-marrow-edema")
+    bundle = add(bundle, {**edema, "id": "no-edema", "valueBoolean": False})
+
+    [(where, message)] = problems_of(bundle)
+
+    assert "Observation/l1-mri-bone-marrow-edema.valueBoolean" == where
+    assert "for fractures[0].mri_edema, but Observation/no-edema.valueBoolean says false" in message
+
+
 def test_equal_pain_scores_at_the_same_time_are_no_conflict() -> None:
     """The same value twice (a copy in two systems) is one value, not a conflict."""
     bundle = without(base_bundle(), lambda r: not coded(r, "72514-3"))

@@ -874,26 +874,30 @@ class _Reader:
         for (case_field, level), by_kind in self.evidence.items():
             if level != fracture.level:
                 continue
-            chosen = self._combine(case_field, by_kind)
+            name = case_field.removeprefix("fractures[].")
+            chosen = self._combine(case_field, by_kind, f"{path}.{name}")
             if chosen is not None and chosen.value is not None:
-                name = case_field.removeprefix("fractures[].")
                 member[name] = chosen.value
                 self.sources[f"{path}.{name}"] = chosen.source
         return member
 
-    def _combine(self, case_field: str, by_kind: dict[str, list[_Evidence]]) -> _Evidence | None:
+    def _combine(
+        self, case_field: str, by_kind: dict[str, list[_Evidence]], path: str | None = None
+    ) -> _Evidence | None:
         """One value from several resources (docs/fhir-mapping.md, "Several resources for one member"):
-        each kind of resource gives one by its rule, and the kinds must then agree."""
+        each kind of resource gives one by its rule, and the kinds must then agree. ``path`` is the
+        member's place in the case, for messages (``fractures[0].mri_edema``)."""
+        path = path or case_field
         chosen = [
             item
             for kind, evidence in by_kind.items()
-            if (item := self._choose(case_field, kind, evidence)) is not None and item.value is not None
+            if (item := self._choose(case_field, path, kind, evidence)) is not None and item.value is not None
         ]
         if case_field == "patient.osteoporosis_treatment":
             return _first_by_precedence(chosen)
-        return self._agreeing(case_field, chosen)
+        return self._agreeing(path, chosen)
 
-    def _choose(self, case_field: str, kind: str, evidence: list[_Evidence]) -> _Evidence | None:
+    def _choose(self, case_field: str, path: str, kind: str, evidence: list[_Evidence]) -> _Evidence | None:
         if case_field == "patient.osteoporosis_treatment":
             return _first_by_precedence(evidence)
         if kind == "Encounter":
@@ -904,17 +908,17 @@ class _Reader:
             return self._primary(evidence)
         mapping = _OBSERVATION_BY_FIELD.get(case_field)
         if kind != "Observation" or mapping is None:
-            return self._agreeing(case_field, evidence)
+            return self._agreeing(path, evidence)
         if mapping.rule == "lowest":
             groups: dict[str, list[_Evidence]] = {}
             for item in evidence:
                 groups.setdefault(item.group, []).append(item)
-            latest = [self._latest(case_field, group) for group in groups.values()]
+            latest = [self._latest(path, group) for group in groups.values()]
             known = [item for item in latest if item is not None and item.value is not None]
             return min(known, key=lambda e: _number(e.value)) if known else None
-        return self._latest(case_field, evidence)
+        return self._latest(path, evidence)
 
-    def _latest(self, case_field: str, evidence: list[_Evidence]) -> _Evidence | None:
+    def _latest(self, path: str, evidence: list[_Evidence]) -> _Evidence | None:
         """The latest Observation wins; when no single value is surely the latest, that is a conflict."""
         candidates = [
             item
@@ -924,9 +928,9 @@ class _Reader:
                 for other in evidence
             )
         ]
-        return self._agreeing(case_field, candidates, "none is surely the latest")
+        return self._agreeing(path, candidates, "none is surely the latest")
 
-    def _agreeing(self, case_field: str, evidence: list[_Evidence], why: str = "") -> _Evidence | None:
+    def _agreeing(self, path: str, evidence: list[_Evidence], why: str = "") -> _Evidence | None:
         if not evidence:
             return None
         first = evidence[0]
@@ -936,7 +940,7 @@ class _Reader:
             reason = f": {why}" if why else ""
             self._problem(
                 first.source,
-                f"says {_shown(first.value)} for {case_field}, "
+                f"says {_shown(first.value)} for {path}, "
                 f"but {other.source} says {_shown(other.value)}{reason}",
             )
             return None
