@@ -139,7 +139,11 @@ def create_app(
 def app_from_environment() -> FastAPI:
     """The application over the store ``VERTAID_DATABASE_URL`` names (for ``uvicorn --factory`` and
     worker processes): it opens the store, and disposes of it when it stops. The CDS Hooks service is
-    configured by ``VERTAID_CDS_ISSUERS`` and ``VERTAID_CDS_BASE_URL``."""
+    configured by ``VERTAID_CDS_ISSUERS`` and ``VERTAID_CDS_BASE_URL``; the process is readied for its
+    calls (``vertaid.cds.warm_up``), as ``vertaid serve`` readies its own."""
+    from vertaid.cds import warm_up
     from vertaid.store import open_store
 
-    return create_app(open_store(), dispose_store_on_shutdown=True)
+    app = create_app(open_store(), dispose_store_on_shutdown=True)
+    warm_up()
+    return app
