@@ -391,3 +391,22 @@ def test_invalid_feedback_is_400_naming_the_member(client: TestClient, signer: S
 
     assert 400 == response.status_code
     assert ["feedback[0].outcome"] == [issue["expression"][0] for issue in response.json()["issue"]]
+
+
+# -- serving ------------------------------------------------------------------------------------
+
+
+def test_warm_up_loads_the_fhir_models_and_freezes_them() -> None:
+    """vertaid.cds.warm_up (run by vertaid serve) leaves the FHIR models loaded and the objects made so
+    far out of the garbage collector's passes; importing vertaid.cds alone does neither."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import gc, sys, vertaid.cds as cds; before = ('fhir.resources.R4B.observation' in sys.modules, "
+        "gc.get_freeze_count()); cds.warm_up(); "
+        "print(before, 'fhir.resources.R4B.observation' in sys.modules, gc.get_freeze_count() > 10000)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+
+    assert "(False, 0) True True" == result.stdout.strip(), result.stderr
