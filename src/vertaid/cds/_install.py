@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Final
 
 from fastapi import FastAPI
@@ -16,16 +17,14 @@ from vertaid.domain.pack import KnowledgePack
 
 __all__ = ["CdsCors", "install_cds"]
 
-_log_refusals: Final = "vertaid.cds"
+_log = logging.getLogger("vertaid.cds")
 
 
 async def _unauthorized(request: Request, error: Exception) -> Response:
     """A bare 401: no cards, no body, no reason (the log has the reason, never the token)."""
-    import logging
-
     reason = error.reason if isinstance(error, Unauthorized) else "refused"
     issuer = error.issuer if isinstance(error, Unauthorized) else None
-    logging.getLogger(_log_refusals).info("CDS Hooks call refused: %s (issuer %s)", reason, issuer)
+    _log.info("CDS Hooks call refused: %s (issuer %s)", reason, issuer)
     return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 

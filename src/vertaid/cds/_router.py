@@ -9,7 +9,7 @@ the stored assessment's pages), and the cards are made by :mod:`vertaid.services
 
 from __future__ import annotations
 
-import logging
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +38,7 @@ from vertaid.services.cds import (
 from vertaid.services.cds_records import InvalidFeedback, claim_token, record_feedback
 from vertaid.services.ports import StoreUnavailable
 from vertaid.services.records import record_assessment
+from vertaid.store import Store
 from vertaid.web._deps import Pack, StoreDep, Write, Writer
 from vertaid.web._security import BodyTooLarge
 
@@ -52,8 +53,6 @@ _REQUEST_KEYS: Final = frozenset(
     {"hook", "hookInstance", "fhirServer", "fhirAuthorization", "context", "prefetch", "extension"}
 )
 _AUTHORIZATION_KEYS: Final = ("access_token", "token_type", "expires_in", "scope", "subject")
-
-_log = logging.getLogger("vertaid.cds")
 
 router = APIRouter(prefix=PREFIX, tags=["cds-hooks"])
 
@@ -75,7 +74,7 @@ class CdsRuntime:
             return self.settings.base_url
         return str(request.base_url).rstrip("/")
 
-    async def caller(self, request: Request, endpoint: str, store: StoreDep, writer: Writer) -> Caller:
+    async def caller(self, request: Request, endpoint: str, store: Store, writer: Writer) -> Caller:
         """The trusted client making this call to ``endpoint`` (a path under the base URL).
 
         Raises:
@@ -102,8 +101,6 @@ def _runtime(request: Request) -> CdsRuntime:
 
 def json_response(document: object, status: int = 200) -> Response:
     """A JSON answer (CDS Hooks exchanges JSON)."""
-    import json
-
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Response(body, status_code=status, media_type="application/json")
 
@@ -280,7 +277,7 @@ async def _cards(
     service: CdsService,
     caller: Caller,
     pack: KnowledgePack,
-    store: StoreDep,
+    store: Store,
     writer: Writer,
 ) -> list[dict[str, Any]]:
     from vertaid.fhir import InvalidBundle, case_from_fhir
