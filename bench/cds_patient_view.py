@@ -48,6 +48,7 @@ _PATIENT: Final = {"reference": "Patient/patient"}
 _ACTIVE: Final = {
     "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
 }
+_AMBULATORY: Final = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}
 _ALLERGY_RESOLVED: Final = {
     "coding": [
         {"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": "resolved"}
@@ -66,56 +67,29 @@ def _history(example: dict[str, Any]) -> list[dict[str, Any]]:
         score["effectiveDateTime"] = (REFERENCE - timedelta(weeks=week)).isoformat()
         score["valueInteger"] = 4 + week % 5
         extra.append(score)
-    for n in range(40):
-        extra.append(
-            {
-                "resourceType": "Condition",
-                "id": f"condition-{n}",
-                "clinicalStatus": _ACTIVE,
-                "code": {"text": f"Other chronic condition {n}"},
-                "subject": _PATIENT,
-            }
-        )
-    for n in range(30):
-        extra.append(
-            {
-                "resourceType": "Encounter",
-                "id": f"visit-{n}",
-                "status": "finished",
-                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-                "subject": _PATIENT,
-            }
-        )
-        extra.append(
-            {
-                "resourceType": "MedicationStatement",
-                "id": f"medicine-{n}",
-                "status": "active",
-                "medicationCodeableConcept": {"text": f"Other medicine {n}"},
-                "subject": _PATIENT,
-            }
-        )
-    for n in range(15):
-        extra.append(
-            {
-                "resourceType": "AllergyIntolerance",
-                "id": f"allergy-{n}",
-                "clinicalStatus": _ALLERGY_RESOLVED,
-                "code": {"text": f"Other allergy {n}"},
-                "patient": _PATIENT,
-            }
-        )
-    for n in range(10):
-        extra.append(
-            {
-                "resourceType": "Procedure",
-                "id": f"procedure-{n}",
-                "status": "completed",
-                "code": {"text": f"Other procedure {n}"},
-                "subject": _PATIENT,
-                "performedDateTime": (REFERENCE - timedelta(days=400 + n)).isoformat(),
-            }
-        )
+    kinds: list[tuple[int, str, str, dict[str, Any]]] = [
+        (40, "Condition", "Other chronic condition", {"clinicalStatus": _ACTIVE, "subject": _PATIENT}),
+        (30, "Encounter", "", {"status": "finished", "class": _AMBULATORY, "subject": _PATIENT}),
+        (30, "MedicationStatement", "Other medicine", {"status": "active", "subject": _PATIENT}),
+        (
+            15,
+            "AllergyIntolerance",
+            "Other allergy",
+            {"clinicalStatus": _ALLERGY_RESOLVED, "patient": _PATIENT},
+        ),
+        (10, "Procedure", "Other procedure", {"status": "completed", "subject": _PATIENT}),
+    ]
+    for count, kind, text, members in kinds:
+        for n in range(count):
+            resource: dict[str, Any] = {"resourceType": kind, "id": f"{kind.lower()}-{n}", **members}
+            if kind == "MedicationStatement":
+                resource["medicationCodeableConcept"] = {"text": f"{text} {n}"}
+            elif kind == "Procedure":
+                resource["code"] = {"text": f"{text} {n}"}
+                resource["performedDateTime"] = (REFERENCE - timedelta(days=400 + n)).isoformat()
+            elif text:
+                resource["code"] = {"text": f"{text} {n}"}
+            extra.append(resource)
     return extra
 
 

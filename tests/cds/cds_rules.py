@@ -8,7 +8,7 @@ Each function returns the problems it finds, one line each naming the JSON path;
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -111,6 +111,19 @@ def _action(value: object, path: str) -> list[str]:
     return problems
 
 
+def _each(values: object, path: str, check: Callable[[object, str], list[str]]) -> list[str]:
+    """The problems of an optional list member, item by item (none when it is absent)."""
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        return [f"{path}: must be a list"]
+    return [problem for index, value in enumerate(values) for problem in check(value, f"{path}[{index}]")]
+
+
+def _reason(value: object, path: str) -> list[str]:
+    return _coding(value, path, display_required=True)
+
+
 def _suggestion(value: object, path: str) -> list[str]:
     if not isinstance(value, dict):
         return [f"{path}: must be a Suggestion"]
@@ -120,14 +133,7 @@ def _suggestion(value: object, path: str) -> list[str]:
         problems += _uuid(value["uuid"], f"{path}.uuid")
     if "isRecommended" in value and not isinstance(value["isRecommended"], bool):
         problems.append(f"{path}.isRecommended: must be a boolean")
-    actions = value.get("actions")
-    if actions is not None:
-        if not isinstance(actions, list):
-            problems.append(f"{path}.actions: must be a list")
-        else:
-            for index, action in enumerate(actions):
-                problems += _action(action, f"{path}.actions[{index}]")
-    return problems
+    return problems + _each(value.get("actions"), f"{path}.actions", _action)
 
 
 def _uuid(value: object, path: str) -> list[str]:
@@ -198,21 +204,8 @@ def card_problems(card: object, path: str = "card") -> list[str]:
                 problems.append(f"{path}.suggestions: at most one may be recommended with at-most-one")
     elif behavior is not None:
         problems.append(f"{path}.selectionBehavior: is given without suggestions")
-    reasons = card.get("overrideReasons")
-    if reasons is not None:
-        if not isinstance(reasons, list):
-            problems.append(f"{path}.overrideReasons: must be a list of Codings")
-        else:
-            for index, reason in enumerate(reasons):  # cds-resp-4
-                problems += _coding(reason, f"{path}.overrideReasons[{index}]", display_required=True)
-    links = card.get("links")
-    if links is not None:
-        if not isinstance(links, list):
-            problems.append(f"{path}.links: must be a list")
-        else:
-            for index, link in enumerate(links):
-                problems += _link(link, f"{path}.links[{index}]")
-    return problems
+    problems += _each(card.get("overrideReasons"), f"{path}.overrideReasons", _reason)  # cds-resp-4
+    return problems + _each(card.get("links"), f"{path}.links", _link)
 
 
 def response_problems(document: object) -> list[str]:
