@@ -47,8 +47,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check src tests bench
-	$(BIN)/python -m ruff format --check src tests bench
+	$(BIN)/python -m ruff check src tests bench scripts
+	$(BIN)/python -m ruff format --check src tests bench scripts
 	$(BIN)/python -m mypy
 
 bench: $(STAMP)
@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/synth_speed.py
 	$(BIN)/python bench/cohort.py
 	$(BIN)/python bench/web_load.py
+	$(BIN)/python bench/cds_patient_view.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build dist

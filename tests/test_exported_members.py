@@ -18,11 +18,20 @@ from typing import Final
 import pytest
 
 import vertaid
+import vertaid.cds
+import vertaid.fhir
 import vertaid.knowledge
 import vertaid.report
 import vertaid.store
 
-PACKAGES: Final = ("vertaid", "vertaid.knowledge", "vertaid.report", "vertaid.store")
+PACKAGES: Final = (
+    "vertaid",
+    "vertaid.cds",
+    "vertaid.fhir",
+    "vertaid.knowledge",
+    "vertaid.report",
+    "vertaid.store",
+)
 
 
 def defined_public_names(module: ModuleType) -> set[str]:

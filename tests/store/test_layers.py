@@ -48,8 +48,11 @@ def _database_modules_loaded_by(imports: str) -> str:
 
 
 def test_the_use_cases_load_without_the_store() -> None:
-    """Importing the records, keys and audit use cases loads no database code."""
-    imports = "vertaid.services.records, vertaid.services.keys, vertaid.services.audit"
+    """Importing the records, keys, audit and CDS Hooks use cases loads no database code."""
+    imports = (
+        "vertaid.services.records, vertaid.services.keys, vertaid.services.audit, "
+        "vertaid.services.cds, vertaid.services.cds_records"
+    )
 
     assert _database_modules_loaded_by(imports) == "[]\n"
 
@@ -60,11 +63,17 @@ def test_the_command_line_loads_the_store_only_for_its_commands() -> None:
 
 
 def test_the_store_implements_the_ports_the_use_cases_declare() -> None:
-    """Store has every method of the three protocols in vertaid.services.ports (mypy checks signatures
-    where the use cases are called with a Store; this names a missing one plainly)."""
+    """Store has every method of the protocols in vertaid.services.ports (mypy checks signatures where
+    the use cases are called with a Store; this names a missing one plainly)."""
     from vertaid.services import ports
     from vertaid.store import Store
 
-    for protocol in (ports.AssessmentRepository, ports.AuditRepository, ports.KeyRepository):
+    for protocol in (
+        ports.AssessmentRepository,
+        ports.AuditRepository,
+        ports.KeyRepository,
+        ports.CdsTokenRepository,
+        ports.CdsFeedbackRepository,
+    ):
         wanted = {name for name in vars(protocol) if not name.startswith("_")}
         assert wanted <= set(dir(Store)), protocol.__name__

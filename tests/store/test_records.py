@@ -198,7 +198,7 @@ def test_stores_opened_at_once_on_a_new_database_migrate_it_once(database: Datab
     assert failures == []
     stored = record_assessment(opened[0], vignette_case(KYPHOPLASTY_CASE), key_name=None)
     assert all(get_assessment(each, stored.id) == stored for each in opened)
-    assert database.rows("SELECT version_num FROM alembic_version") == [("0001",)]
+    assert database.rows("SELECT version_num FROM alembic_version") == [("0002",)]
     for each in opened:
         each.dispose()
 

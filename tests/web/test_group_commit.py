@@ -231,3 +231,33 @@ def test_closing_the_writer_commits_what_waits_and_a_later_write_starts_it_again
     writer.close()
 
     assert [each.id for each in recent_assessments(gated)] == [second, first]
+
+
+def test_other_writes_take_their_turn_on_the_writing_thread_in_the_order_asked(gated: GatedStore) -> None:
+    """A write run on the writer (the CDS Hooks service's token and feedback writes) runs after the
+    assessments queued before it are committed, and before those queued after it."""
+    writer = Writer(gated)
+    prepared = [prepare_assessment(vignette_case(name), key_name=None) for name in NAMES]
+
+    def count_stored() -> int:
+        return len(recent_assessments(gated))
+
+    async def scenario() -> int:
+        first = asyncio.ensure_future(writer.commit(prepared[0]))
+        await asyncio.to_thread(_until, lambda: len(gated.batches) == 1, "the first transaction")
+        before = asyncio.ensure_future(writer.commit(prepared[1]))
+        counted = asyncio.ensure_future(writer.run(count_stored))
+        after = asyncio.ensure_future(writer.commit(prepared[2]))
+        await asyncio.to_thread(_until, lambda: writer.waiting == 3, "three writes waiting")
+        gated.gate.set()
+        await asyncio.gather(first, before, after)
+        return await counted
+
+    try:
+        seen = _run_on_a_thread(scenario())
+    finally:
+        writer.close()
+
+    assert seen == 2
+    assert gated.batches == [1, 1, 1]
+    assert [each.id for each in recent_assessments(gated)] == [each.entry.id for each in reversed(prepared)]

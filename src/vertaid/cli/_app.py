@@ -81,15 +81,32 @@ def assess(
         OutputFormat,
         typer.Option("--format", "-f", help="text: a readable summary; json: vertaid.assessment/1."),
     ] = OutputFormat.text,
+    fhir: Annotated[
+        bool, typer.Option("--fhir", help="The file is a FHIR R4 Bundle (or CDS Hooks prefetch), not a case.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", metavar="DATE", help="With --fhir: the date ages and weeks count back from."),
+    ] = None,
 ) -> None:
-    """Assess a case (vertaid.case/1) and print the recommendation with its reasons."""
+    """Assess a case (vertaid.case/1, or a FHIR R4 Bundle with --fhir): the recommendation and its reasons."""
     from vertaid.cli._input import read_json_document
 
+    reference = None
+    if as_of is not None or fhir:
+        from vertaid.cli._fhir import reference_date
+
+        reference = reference_date(as_of, fhir)
     with _exit_codes_for_failures(case_file):
         document = read_json_document(case_file)
-        from vertaid.services.assessment import assess as assess_case
+        if fhir:
+            from vertaid.fhir import assess_fhir
 
-        assessment = assess_case(document)
+            assessment = assess_fhir(document, reference)
+        else:
+            from vertaid.services.assessment import assess as assess_case
+
+            assessment = assess_case(document)
     if output_format is OutputFormat.json:
         sys.stdout.write(json.dumps(assessment, indent=2, ensure_ascii=False) + "\n")
     else:

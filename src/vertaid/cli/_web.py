@@ -35,7 +35,13 @@ def serve(
     names."""
     import uvicorn
 
+    from vertaid.cds import CdsConfigurationError, CdsSettings, warm_up
     from vertaid.web import SECRET_KEY_VARIABLE
+
+    try:  # checked before anything starts: a worker could only fail with a traceback
+        cds = CdsSettings.from_environment()
+    except CdsConfigurationError as error:
+        _fail(f"vertaid serve: {error}", EXIT_UNUSABLE)
 
     settings: dict[str, Any] = {
         "host": host,
@@ -55,7 +61,9 @@ def serve(
 
     with _opened_store() as store:
         sys.stderr.write(f"vertaid: serving http://{host}:{port}/ with the store {store.url}\n")
-        uvicorn.run(create_app(store), **settings)
+        app = create_app(store, cds=cds)
+        warm_up()  # the FHIR models loaded and kept out of full garbage collections
+        uvicorn.run(app, **settings)
 
 
 def _demo_case(path: Path) -> dict[str, Any]:

@@ -21,6 +21,9 @@ __all__ = [
     "AftercareItem",
     "AidText",
     "AoSpinePolicy",
+    "CdsCard",
+    "CdsService",
+    "CdsWording",
     "ChoicePolicy",
     "Classification",
     "Conflict",
@@ -32,6 +35,7 @@ __all__ = [
     "KnowledgePack",
     "MorphometryPolicy",
     "OptionDescription",
+    "OrderCode",
     "Outcome",
     "OutcomePicture",
     "Parameter",
@@ -369,6 +373,91 @@ class DecisionAid:
     about: AboutTheAid
 
 
+@dataclass(frozen=True, slots=True)
+class CdsService:
+    """A CDS Hooks service as discovery lists it: the hook it answers, its id, title and description."""
+
+    hook: str
+    id: str
+    title: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCode:
+    """A procedure code an order may carry: the procedure it orders, the code of the other procedure
+    for the same region (what a switch suggestion orders), and vertaid's own short display."""
+
+    code: str
+    procedure: str
+    counterpart: str
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class CdsCard:
+    """The words of one kind of CDS Hooks card.
+
+    ``indicators`` and ``summaries`` map a decision to its indicator and summary where they differ by
+    decision (otherwise the one ``indicator`` and ``summary`` hold for every decision); summaries are
+    templates (``{levels}``, ``{ordered}``, ...). ``override_reasons`` are codes of
+    :attr:`CdsWording.override_reasons`.
+    """
+
+    indicator: str | None
+    summary: str | None
+    indicators: Mapping[str, str]
+    summaries: Mapping[str, str]
+    suggestion: str | None
+    override_reasons: tuple[str, ...]
+
+    def indicator_for(self, decision: str) -> str:
+        """The card's indicator for an assessment with this decision."""
+        found = self.indicators.get(decision, self.indicator)
+        assert found is not None, "the loader gives every card an indicator for every decision"
+        return found
+
+    def summary_for(self, decision: str) -> str:
+        """The card's summary template for an assessment with this decision."""
+        found = self.summaries.get(decision, self.summary)
+        assert found is not None, "the loader gives every card a summary for every decision it is for"
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class CdsWording:
+    """What the CDS Hooks service says (``cds.yaml``): services, order codes, cards and override reasons."""
+
+    sources: tuple[str, ...]
+    source_label: str
+    services: tuple[CdsService, ...]
+    order_system: str
+    order_codes: Mapping[str, OrderCode]
+    order_sources: tuple[str, ...]
+    order_status: str
+    critical_steps: tuple[str, ...]
+    procedures: Mapping[str, str]
+    advice: Mapping[str, str]
+    strengths: Mapping[str, str]
+    levels_listed: int
+    levels_more: str
+    levels_joined_by: str
+    levels_last_joined_by: str
+    override_system: str
+    override_reasons: Mapping[str, str]
+    override_sources: tuple[str, ...]
+    cards: Mapping[str, CdsCard]
+    labels: Mapping[str, str]
+
+    def levels(self, levels: tuple[str, ...] | list[str]) -> str:
+        """The target levels as a summary names them: listed up to ``levels_listed``, else counted."""
+        if len(levels) > self.levels_listed:
+            return self.levels_more.format(count=len(levels))
+        if len(levels) < 2:
+            return "".join(levels)
+        return self.levels_joined_by.join(levels[:-1]) + self.levels_last_joined_by + levels[-1]
+
+
 _Derived = TypeVar("_Derived")
 _NOT_MADE: Final = object()
 
@@ -406,6 +495,7 @@ class KnowledgePack:
     update_policy: str
     funding: str
     decision_aid: DecisionAid
+    cds: CdsWording
     origins: Mapping[str, str]
     """Where each entry is written, as the loader names places (``policy.yaml: choice.factors[0]``), by
     ``kind:id``: ``rule:K-height``, ``outcome:pain_relief_24h``, ``conflict:…``, ``aftercare:…``,

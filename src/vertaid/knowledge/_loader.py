@@ -55,7 +55,13 @@ from vertaid.domain.pack import (
     UnverifiedClaim,
     Wording,
 )
-from vertaid.knowledge._decision_aid import DECISION_AID_FILE, build_decision_aid, decision_aid_shape
+from vertaid.knowledge._cds import CDS_FILE, build_cds_wording, cds_shape
+from vertaid.knowledge._decision_aid import (
+    DECISION_AID_FILE,
+    STRENGTHS,
+    build_decision_aid,
+    decision_aid_shape,
+)
 
 __all__ = [
     "DEFAULT_PACK",
@@ -83,6 +89,7 @@ PACK_FILES: Final = (
     "facts.yaml",
     "decisions.yaml",
     DECISION_AID_FILE,
+    CDS_FILE,
 )
 
 DECISIONS: Final = (
@@ -412,6 +419,7 @@ _SHAPES: Final[Mapping[str, Shape]] = {
     "facts.yaml": _FACTS_WHY,
     "decisions.yaml": _DECISIONS,
     DECISION_AID_FILE: decision_aid_shape(OPTIONS, DECISIONS),
+    CDS_FILE: cds_shape(),
 }
 
 
@@ -707,6 +715,14 @@ class _Builder:
             update_policy=self.info["update_policy"],
             funding=self.info["funding"],
             decision_aid=decision_aid,
+            cds=build_cds_wording(
+                self.documents[CDS_FILE],
+                cite=self.cite,
+                fail=self.fail,
+                decisions=DECISIONS,
+                steps=steps,
+                strengths=STRENGTHS,
+            ),
             origins=self.origins,
         )
         self._check_wording_ids(pack)

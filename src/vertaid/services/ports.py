@@ -1,4 +1,4 @@
-"""What the stored-assessment, key and audit use cases need from a store, as protocols.
+"""What the stored-assessment, key, audit and CDS Hooks use cases need from a store, as protocols.
 
 The use cases in :mod:`vertaid.services` own the rules (what an audit record holds, how it is chained,
 how a key is checked); a store adapter (``vertaid.store``) only keeps rows and serialises writers. The
@@ -20,6 +20,9 @@ __all__ = [
     "AuditEntry",
     "AuditRepository",
     "AuditedAssessment",
+    "CdsFeedbackEntry",
+    "CdsFeedbackRepository",
+    "CdsTokenRepository",
     "ChainHead",
     "KeyNameTaken",
     "KeyRepository",
@@ -147,4 +150,48 @@ class KeyRepository(Protocol):
 
     def find_key(self, key_id: str) -> ApiKeyEntry | None:
         """The key with this public id, or ``None``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CdsFeedbackEntry:
+    """What a CDS Hooks client said a user did with one card (CDS Hooks 2.0.1 feedback), as stored.
+
+    ``accepted_suggestions_json`` is the JSON array of the accepted suggestions' uuids (``[]`` for an
+    overridden card); ``override_reason_json`` the JSON object of the override reason as the client
+    sent it (its ``reason`` Coding and ``userComment``), or ``None``.
+    """
+
+    id: str
+    received_at: datetime
+    service_id: str
+    issuer: str
+    card_uuid: str
+    outcome: str
+    outcome_timestamp: datetime
+    accepted_suggestions_json: str
+    override_reason_json: str | None
+
+
+class CdsTokenRepository(Protocol):
+    """The ids of the CDS Hooks clients' tokens already used, so that none is accepted twice."""
+
+    def claim_token_id(self, token_hash: str, expires_at: datetime, now: datetime) -> bool:
+        """Record a token's id as used until ``expires_at``; ``False`` when it was recorded already.
+
+        Two calls with the same ``token_hash`` at once: one gets ``True``, the other ``False``. Ids of
+        tokens that expired before ``now`` may be forgotten (such a token is refused as expired).
+        """
+        ...
+
+
+class CdsFeedbackRepository(Protocol):
+    """Where the CDS Hooks clients' feedback on cards is kept."""
+
+    def add_cds_feedback(self, entries: list[CdsFeedbackEntry]) -> None:
+        """Store every entry, in one transaction."""
+        ...
+
+    def cds_feedback_for_card(self, card_uuid: str) -> list[CdsFeedbackEntry]:
+        """The feedback stored for one card, in the order it was received."""
         ...

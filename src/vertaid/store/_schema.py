@@ -6,11 +6,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import BigInteger, DateTime, Dialect, ForeignKey, MetaData, String, Text
+from sqlalchemy import BigInteger, DateTime, Dialect, ForeignKey, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["ApiKeyRow", "AssessmentRow", "AuditRecordRow", "Base", "UtcDateTime"]
+__all__ = [
+    "ApiKeyRow",
+    "AssessmentRow",
+    "AuditRecordRow",
+    "Base",
+    "CdsFeedbackRow",
+    "CdsTokenIdRow",
+    "UtcDateTime",
+]
 
 NAMING_CONVENTION: Final = {
     "ix": "ix_%(column_0_label)s",
@@ -91,3 +99,31 @@ class ApiKeyRow(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CdsTokenIdRow(Base):
+    """A CDS Hooks client's token already accepted: the sha256 of its issuer and ``jti``, kept until the
+    token expires, so that it is never accepted again."""
+
+    __tablename__ = "cds_token_ids"
+    __table_args__ = (Index("ix_cds_token_ids_expires_at", "expires_at"),)
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CdsFeedbackRow(Base):
+    """What a CDS Hooks client said a user did with one card (accepted a suggestion, or overrode it)."""
+
+    __tablename__ = "cds_feedback"
+    __table_args__ = (Index("ix_cds_feedback_card_uuid", "card_uuid"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    service_id: Mapped[str] = mapped_column(String(100))
+    issuer: Mapped[str] = mapped_column(String(255))
+    card_uuid: Mapped[str] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))
+    outcome_timestamp: Mapped[datetime] = mapped_column(UtcDateTime)
+    accepted_suggestions_json: Mapped[str] = mapped_column(Text)
+    override_reason_json: Mapped[str | None] = mapped_column(Text)

@@ -7,11 +7,12 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final, cast
 
-from sqlalchemy import Engine, Table, create_engine, event, insert, select, text
+from sqlalchemy import Engine, Table, create_engine, delete, event, insert, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -29,11 +30,12 @@ from vertaid.services.ports import (
     AssessmentEntry,
     AuditedAssessment,
     AuditEntry,
+    CdsFeedbackEntry,
     ChainHead,
     KeyNameTaken,
     StoreUnavailable,
 )
-from vertaid.store._schema import ApiKeyRow, AssessmentRow, AuditRecordRow
+from vertaid.store._schema import ApiKeyRow, AssessmentRow, AuditRecordRow, CdsFeedbackRow, CdsTokenIdRow
 
 __all__ = ["DEFAULT_DATABASE_URL", "Store", "database_url", "open_store"]
 
@@ -190,7 +192,8 @@ _LZ4_AVAILABLE: Final = (
 
 
 class Store:
-    """Stored assessments, their audit trail and API keys, in one SQL database.
+    """Stored assessments, their audit trail, API keys and what the CDS Hooks service keeps, in one SQL
+    database.
 
     Made by :func:`open_store`. Safe to share between threads: each operation takes its own connection
     from the pool and its own transaction. Implements the protocols of :mod:`vertaid.services.ports`.
@@ -357,6 +360,46 @@ class Store:
                 return None
             return ApiKeyEntry(row.key_id, row.name, row.secret_hash, row.created_at)
 
+    # -- CDS Hooks
+
+    def claim_token_id(self, token_hash: str, expires_at: datetime, now: datetime) -> bool:
+        """Record a token's id as used until ``expires_at``; ``False`` when it was recorded already.
+
+        Ids of tokens that expired before ``now`` are deleted in the same transaction, so the table
+        holds no more than the tokens still valid.
+        """
+        with _answering("the token id was not recorded"):
+            try:
+                with self._writing.begin() as session:
+                    session.execute(delete(CdsTokenIdRow).where(CdsTokenIdRow.expires_at < now))
+                    if session.get(CdsTokenIdRow, token_hash) is not None:
+                        return False
+                    session.execute(
+                        insert(CdsTokenIdRow), [{"token_hash": token_hash, "expires_at": expires_at}]
+                    )
+            except IntegrityError:
+                # The same id recorded by another process between the look-up and the insert: a replay.
+                return False
+        return True
+
+    def add_cds_feedback(self, entries: list[CdsFeedbackEntry]) -> None:
+        """Store every feedback entry, in one transaction."""
+        if not entries:
+            return
+        with _answering("the feedback was not stored"), self._writing.begin() as session:
+            session.execute(insert(CdsFeedbackRow), [_columns(entry) for entry in entries])
+
+    def cds_feedback_for_card(self, card_uuid: str) -> list[CdsFeedbackEntry]:
+        """The feedback stored for one card, in the order it was received."""
+        columns = [getattr(CdsFeedbackRow, field.name) for field in fields(CdsFeedbackEntry)]
+        query = (
+            select(*columns)
+            .where(CdsFeedbackRow.card_uuid == card_uuid)
+            .order_by(CdsFeedbackRow.received_at, CdsFeedbackRow.id)
+        )
+        with _answering("the store does not answer"), self._reading() as session:
+            return [CdsFeedbackEntry(*row) for row in session.execute(query)]
+
 
 # The tables, not the mapped classes: the INSERTs run on a Core connection.
 _ASSESSMENTS: Final = cast(Table, AssessmentRow.__table__)
@@ -368,7 +411,7 @@ _CHAIN_HEAD: Final = (
 )
 
 
-def _columns(entry: AssessmentEntry | AuditEntry | ApiKeyEntry) -> dict[str, Any]:
+def _columns(entry: AssessmentEntry | AuditEntry | ApiKeyEntry | CdsFeedbackEntry) -> dict[str, Any]:
     """An entry's fields, which are named as its table's columns."""
     return {field.name: getattr(entry, field.name) for field in fields(entry)}
 

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -26,6 +26,9 @@ from vertaid.web._deps import KeyCache, StoreDep, Writer
 from vertaid.web._errors import http_error, store_unavailable, validation_error
 from vertaid.web._schemas import Health
 from vertaid.web._security import BodyLimit, CsrfTokens, SecurityHeaders
+
+if TYPE_CHECKING:
+    from vertaid.cds import CdsSettings
 
 __all__ = ["SECRET_KEY_VARIABLE", "app_from_environment", "create_app"]
 
@@ -60,6 +63,7 @@ def create_app(
     *,
     secret_key: bytes | None = None,
     dispose_store_on_shutdown: bool = False,
+    cds: CdsSettings | None = None,
 ) -> FastAPI:
     """The web application over ``store``.
 
@@ -69,7 +73,15 @@ def create_app(
         pack: the knowledge pack to assess with; the pack that ships with vertaid by default.
         secret_key: signs the forms' CSRF tokens; by default ``VERTAID_SECRET_KEY``, else a random key.
         dispose_store_on_shutdown: the application owns the store and disposes of it when it stops.
+        cds: the CDS Hooks service's trusted callers and address; by default ``VERTAID_CDS_ISSUERS``
+            and ``VERTAID_CDS_BASE_URL``.
+
+    Raises:
+        vertaid.cds.CdsConfigurationError: the CDS Hooks configuration cannot be used.
     """
+    from vertaid.cds import CdsSettings, install_cds
+
+    cds_settings = cds if cds is not None else CdsSettings.from_environment()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -96,6 +108,7 @@ def create_app(
     app.state.keys = KeyCache()
 
     app.add_middleware(BodyLimit, limit=MAX_BYTES)
+    install_cds(app, cds_settings, app.state.pack)  # /cds-services, with its CORS inside the headers
     app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -125,7 +138,12 @@ def create_app(
 
 def app_from_environment() -> FastAPI:
     """The application over the store ``VERTAID_DATABASE_URL`` names (for ``uvicorn --factory`` and
-    worker processes): it opens the store, and disposes of it when it stops."""
+    worker processes): it opens the store, and disposes of it when it stops. The CDS Hooks service is
+    configured by ``VERTAID_CDS_ISSUERS`` and ``VERTAID_CDS_BASE_URL``; the process is readied for its
+    calls (``vertaid.cds.warm_up``), as ``vertaid serve`` readies its own."""
+    from vertaid.cds import warm_up
     from vertaid.store import open_store
 
-    return create_app(open_store(), dispose_store_on_shutdown=True)
+    app = create_app(open_store(), dispose_store_on_shutdown=True)
+    warm_up()
+    return app

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import queue
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -27,7 +28,8 @@ from vertaid.web._security import CsrfTokens
 __all__ = ["ApiKeyName", "Csrf", "KeyCache", "Pack", "StoreDep", "Write", "Writer"]
 
 
-_Outcome = StoredAssessment | BaseException
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,19 @@ class _Waiting:
     prepared: PreparedAssessment
     loop: asyncio.AbstractEventLoop
     done: asyncio.Future[StoredAssessment]
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """Another write waiting for its turn on the writing thread, and the future its request awaits."""
+
+    call: Callable[[], Any]
+    loop: asyncio.AbstractEventLoop
+    done: asyncio.Future[Any]
+
+
+_Settled = list[tuple["asyncio.Future[Any]", Any]]
+"""Futures of one event loop, each with its result or the exception to raise."""
 
 
 class Writer:
@@ -50,7 +65,8 @@ class Writer:
 
     The store lets one append through at a time (the audit chain is a sequence); appends racing for it
     from many threads would wait in the database (SQLite's busy handler sleeps and retries, with growing
-    pauses), so they queue here, and are chained in the order they arrived.
+    pauses), so they queue here, and are chained in the order they arrived. The application's other
+    writes (:meth:`run`) take their turn on the same thread, in the same queue.
     """
 
     def __init__(self, store: AssessmentRepository, max_batch: int = 64) -> None:
@@ -58,11 +74,11 @@ class Writer:
         self._max_batch = max_batch
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Waiting | _Call | None] = queue.SimpleQueue()
 
     @property
     def waiting(self) -> int:
-        """How many assessments are queued and not yet being committed."""
+        """How many writes are queued and not yet being made."""
         return self._queue.qsize()
 
     async def commit(self, prepared: PreparedAssessment) -> StoredAssessment:
@@ -74,6 +90,17 @@ class Writer:
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[StoredAssessment] = loop.create_future()
+        self._put(_Waiting(prepared, loop, done))
+        return await done
+
+    async def run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run another write (``call``) on the writing thread, after the writes queued before it."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        self._put(_Call(functools.partial(call, *args, **kwargs), loop, done))
+        return await done
+
+    def _put(self, item: _Waiting | _Call) -> None:
         with self._lock:  # so that close() cannot come between starting the thread and queueing
             if self._thread is None:  # made when first needed: an application may be started again
                 self._thread = threading.Thread(
@@ -85,8 +112,7 @@ class Writer:
                     daemon=True,
                 )
                 self._thread.start()
-            self._queue.put(_Waiting(prepared, loop, done))
-        return await done
+            self._queue.put(item)
 
     def close(self) -> None:
         """Commit what is queued and stop the thread (until the next write)."""
@@ -98,13 +124,17 @@ class Writer:
             waiting.put(None)  # after everything queued before it
         thread.join()
 
-    def _run(self, waiting: queue.SimpleQueue[_Waiting | None]) -> None:
+    def _run(self, waiting: queue.SimpleQueue[_Waiting | _Call | None]) -> None:
         stopping = False
         while not stopping:
             batch: list[_Waiting] = []
             item = waiting.get()  # blocks while nothing waits
             while item is not None:
-                if not item.done.cancelled():  # a request given up before its turn is not stored
+                if isinstance(item, _Call):
+                    self._commit(batch)  # the assessments queued before it go first
+                    batch = []
+                    _settle_soon(item.loop, [(item.done, _outcome(item.call))])
+                elif not item.done.cancelled():  # a request given up before its turn is not stored
                     batch.append(item)
                 if len(batch) == self._max_batch:
                     break
@@ -113,29 +143,38 @@ class Writer:
                 except queue.Empty:
                     break
             stopping = item is None
-            if batch:
-                self._commit(batch)
+            self._commit(batch)
 
     def _commit(self, batch: list[_Waiting]) -> None:
-        outcomes: list[_Outcome]
-        try:
-            outcomes = list(commit_assessments(self._store, [each.prepared for each in batch]))
-        except BaseException as error:  # the thread keeps serving: the next batch may well commit
-            # Not committed: every request of the transaction gets the error, none is acknowledged.
-            if not isinstance(error, Exception):  # never raised in a request's task as it is
-                error = RuntimeError(f"the commit was interrupted ({type(error).__name__})")
-            outcomes = [error] * len(batch)
+        if not batch:
+            return
+        stored = _outcome(lambda: commit_assessments(self._store, [each.prepared for each in batch]))
+        # Not committed: every request of the transaction gets the error, none is acknowledged.
+        outcomes = [stored] * len(batch) if isinstance(stored, BaseException) else stored
         # One wake-up of each event loop for the whole batch, not one per request.
-        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[StoredAssessment], _Outcome]]]
-        settled = {}
+        settled: dict[asyncio.AbstractEventLoop, _Settled] = {}
         for each, outcome in zip(batch, outcomes, strict=True):
             settled.setdefault(each.loop, []).append((each.done, outcome))
         for loop, results in settled.items():
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits these any more
-                loop.call_soon_threadsafe(_settle, results)
+            _settle_soon(loop, results)
 
 
-def _settle(results: list[tuple[asyncio.Future[StoredAssessment], _Outcome]]) -> None:
+def _outcome(call: Callable[[], T]) -> T | BaseException:
+    """What ``call`` returns, or the exception it raised (the thread keeps serving the next writes)."""
+    try:
+        return call()
+    except BaseException as error:
+        if not isinstance(error, Exception):  # never raised in a request's task as it is
+            return RuntimeError(f"the write was interrupted ({type(error).__name__})")
+        return error
+
+
+def _settle_soon(loop: asyncio.AbstractEventLoop, results: _Settled) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits these any more
+        loop.call_soon_threadsafe(_settle, results)
+
+
+def _settle(results: _Settled) -> None:
     for done, outcome in results:
         if done.done():  # cancelled meanwhile
             continue

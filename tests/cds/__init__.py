@@ -1,0 +1,1 @@
+"""The CDS Hooks service: its security, its cards and its exchanges."""
