@@ -37,7 +37,7 @@ _CASE_SCHEMA: Final = {"$id": CASE_SCHEMA_ID, **CASE_SHAPE.json_schema()}
 
 INLINE_BODY_BYTES: Final = 16 * 1024
 """Bodies up to this size are assessed on the event loop, larger ones on the thread pool. A case is a
-few kilobytes: a vignette is 1 KB, and seventeen fractures (the most a case may have) indented come to 4."""
+few kilobytes (a vignette is about 1 KB; seventeen fractures, the most a case may have, about 4)."""
 
 
 def _problem(description: str, model: type[Problem] = Problem) -> dict[str, Any]:
