@@ -87,9 +87,10 @@ from onset and imaging.
 {systems}
 
 Codes are matched by system and code (ICD-10-CM without its dot; a code shown with a trailing `-`
-matches every code under it). Standard codes are used where one exists and its meaning could be
-confirmed; vertaid's own code system holds the rest, and a coding of it may sit beside a site's own
-coding of the same concept.
+matches every code under it). Standard codes are used where one exists; vertaid's own code system holds
+the rest, and a coding of it may sit beside a site's own coding of the same concept. A code marked †
+was named from knowledge of its code system and has not yet been checked in the code system's own
+publication: check it there before relying on it.
 
 ## The mapping
 
@@ -151,7 +152,7 @@ def _mapping_rows() -> list[str]:
             name = _terms.SYSTEM_NAMES[code.system]
             if name not in systems:
                 systems.append(name)
-        codes = ", ".join(f"`{code.written()}`" for code in row.codes)
+        codes = ", ".join(f"`{code.written()}`{'' if code.checked else '†'}" for code in row.codes)
         cells = (f"`{row.field}`", row.resource, f"`{row.element}`", ", ".join(systems), codes, row.note)
         lines.append(f"| {' | '.join(cells)} |")
     return lines

@@ -88,6 +88,9 @@ class Code:
     code: str
     display: str
     prefix: bool = False
+    checked: bool = True
+    """Read in the code system's own publication (or the project's reference). ``False``: named from
+    knowledge of the code system, still to be checked there; the published table marks it."""
 
     def matches(self, system: str | None, code: str | None) -> bool:
         """Whether a coding (``system``, ``code``) is this code or, for a prefix, one under it."""
@@ -186,13 +189,16 @@ FRACTURE_CODES: Final[tuple[tuple[Code, str | None], ...]] = (
     ),
     # M48.5- excludes osteoporotic, neoplastic and traumatic fractures but names no cause of its own.
     (Code(ICD10CM, "M48.5", "Collapsed vertebra, not elsewhere classified", prefix=True), None),
-    (Code(ICD10CM, "S12.0", "Fracture of first cervical vertebra", prefix=True), "traumatic"),
-    (Code(ICD10CM, "S12.1", "Fracture of second cervical vertebra", prefix=True), "traumatic"),
-    (Code(ICD10CM, "S12.2", "Fracture of third cervical vertebra", prefix=True), "traumatic"),
-    (Code(ICD10CM, "S12.3", "Fracture of fourth cervical vertebra", prefix=True), "traumatic"),
-    (Code(ICD10CM, "S12.4", "Fracture of fifth cervical vertebra", prefix=True), "traumatic"),
-    (Code(ICD10CM, "S12.5", "Fracture of sixth cervical vertebra", prefix=True), "traumatic"),
-    (Code(ICD10CM, "S12.6", "Fracture of seventh cervical vertebra", prefix=True), "traumatic"),
+    (Code(ICD10CM, "S12.0", "Fracture of first cervical vertebra", prefix=True, checked=False), "traumatic"),
+    (Code(ICD10CM, "S12.1", "Fracture of second cervical vertebra", prefix=True, checked=False), "traumatic"),
+    (Code(ICD10CM, "S12.2", "Fracture of third cervical vertebra", prefix=True, checked=False), "traumatic"),
+    (Code(ICD10CM, "S12.3", "Fracture of fourth cervical vertebra", prefix=True, checked=False), "traumatic"),
+    (Code(ICD10CM, "S12.4", "Fracture of fifth cervical vertebra", prefix=True, checked=False), "traumatic"),
+    (Code(ICD10CM, "S12.5", "Fracture of sixth cervical vertebra", prefix=True, checked=False), "traumatic"),
+    (
+        Code(ICD10CM, "S12.6", "Fracture of seventh cervical vertebra", prefix=True, checked=False),
+        "traumatic",
+    ),
     (Code(ICD10CM, "S22.0", "Fracture of thoracic vertebra", prefix=True), "traumatic"),
     (Code(ICD10CM, "S32.0", "Fracture of lumbar vertebra", prefix=True), "traumatic"),
     # No standard code states every cause the case model knows: vertaid's pre-coordinated ones do.
@@ -452,10 +458,10 @@ CONDITIONS: Final[tuple[ConditionMapping, ...]] = (
         "patient.coagulopathy",
         (
             _own("coagulopathy", "Coagulopathy"),
-            Code(ICD10CM, "D65", "Disseminated intravascular coagulation", prefix=True),
-            Code(ICD10CM, "D66", "Hereditary factor VIII deficiency", prefix=True),
-            Code(ICD10CM, "D67", "Hereditary factor IX deficiency", prefix=True),
-            Code(ICD10CM, "D68", "Other coagulation defects", prefix=True),
+            Code(ICD10CM, "D65", "Disseminated intravascular coagulation", prefix=True, checked=False),
+            Code(ICD10CM, "D66", "Hereditary factor VIII deficiency", prefix=True, checked=False),
+            Code(ICD10CM, "D67", "Hereditary factor IX deficiency", prefix=True, checked=False),
+            Code(ICD10CM, "D68", "Other coagulation defects", prefix=True, checked=False),
         ),
         active="uncorrected",
         inactive="corrected",
@@ -464,8 +470,8 @@ CONDITIONS: Final[tuple[ConditionMapping, ...]] = (
         "patient.active_infection",
         (
             _own("active-infection", "Active systemic or surgical-site infection"),
-            Code(ICD10CM, "A40", "Streptococcal sepsis", prefix=True),
-            Code(ICD10CM, "A41", "Other sepsis", prefix=True),
+            Code(ICD10CM, "A40", "Streptococcal sepsis", prefix=True, checked=False),
+            Code(ICD10CM, "A41", "Other sepsis", prefix=True, checked=False),
         ),
     ),
     ConditionMapping(
@@ -479,7 +485,7 @@ CONDITIONS: Final[tuple[ConditionMapping, ...]] = (
     ),
     ConditionMapping(
         "patient.pregnant",
-        (PREGNANT, Code(ICD10CM, "Z33.1", "Pregnant state, incidental")),
+        (PREGNANT, Code(ICD10CM, "Z33.1", "Pregnant state, incidental", checked=False)),
         written=False,
     ),
 )
@@ -521,8 +527,8 @@ MEDICATIONS: Final[tuple[MedicationMapping, ...]] = (
             _own("anticoagulant", "Anticoagulant (any)"),
             Code(ATC, "B01AA", "Vitamin K antagonists", prefix=True),
             Code(ATC, "B01AB", "Heparin group", prefix=True),
-            Code(ATC, "B01AE", "Direct thrombin inhibitors", prefix=True),
-            Code(ATC, "B01AF", "Direct factor Xa inhibitors", prefix=True),
+            Code(ATC, "B01AE", "Direct thrombin inhibitors", prefix=True, checked=False),
+            Code(ATC, "B01AF", "Direct factor Xa inhibitors", prefix=True, checked=False),
         ),
         taking=True,
     ),
@@ -532,10 +538,10 @@ MEDICATIONS: Final[tuple[MedicationMapping, ...]] = (
             _own("osteoporosis-drug", "Osteoporosis drug (any)"),
             Code(ATC, "M05BA", "Bisphosphonates", prefix=True),
             Code(ATC, "M05BB", "Bisphosphonates, combinations", prefix=True),
-            Code(ATC, "M05BX04", "Denosumab"),
+            Code(ATC, "M05BX04", "Denosumab", checked=False),
             Code(ATC, "M05BX06", "Romosozumab"),
-            Code(ATC, "H05AA02", "Teriparatide"),
-            Code(ATC, "G03XC01", "Raloxifene"),
+            Code(ATC, "H05AA02", "Teriparatide", checked=False),
+            Code(ATC, "G03XC01", "Raloxifene", checked=False),
             Code(RXNORM, "46041", "alendronate"),
             Code(RXNORM, "77655", "zoledronic acid"),
         ),
@@ -612,15 +618,15 @@ ENCOUNTER_CLASSES: Final[tuple[tuple[Code, str], ...]] = (
 COVERAGE_TYPES: Final[tuple[tuple[Code, str], ...]] = (
     (Code(SOPT, "1", "Medicare", prefix=True), "medicare"),
     (Code(SOPT, "5", "Private health insurance", prefix=True), "private"),
-    (Code(SOPT, "6", "Blue Cross/Blue Shield", prefix=True), "private"),
+    (Code(SOPT, "6", "Blue Cross/Blue Shield", prefix=True, checked=False), "private"),
     (Code(SOPT, "81", "Self-pay"), "uninsured"),
     (Code(COVERAGE_SELFPAY, "pay", "Pay"), "uninsured"),
-    (Code(SOPT, "9", "Miscellaneous/other", prefix=True), "other"),
-    (Code(SOPT, "2", "Medicaid", prefix=True), "other"),
-    (Code(SOPT, "3", "Other government", prefix=True), "other"),
-    (Code(SOPT, "4", "Department of corrections", prefix=True), "other"),
-    (Code(SOPT, "7", "Managed care, unspecified", prefix=True), "other"),
-    (Code(SOPT, "8", "No payment from an organization", prefix=True), "other"),
+    (Code(SOPT, "9", "Miscellaneous/other", prefix=True, checked=False), "other"),
+    (Code(SOPT, "2", "Medicaid", prefix=True, checked=False), "other"),
+    (Code(SOPT, "3", "Other government", prefix=True, checked=False), "other"),
+    (Code(SOPT, "4", "Department of corrections", prefix=True, checked=False), "other"),
+    (Code(SOPT, "7", "Managed care, unspecified", prefix=True, checked=False), "other"),
+    (Code(SOPT, "8", "No payment from an organization", prefix=True, checked=False), "other"),
 )
 """Coverage.type of an active Coverage and the insurance it is (the first match counts: 81 before 8)."""
 
