@@ -58,7 +58,8 @@ _MIGRATION_LOCK: Final = 0x7665727461696431
 """PostgreSQL advisory lock held while migrating ("vertaid1"), so that concurrent starts take turns."""
 
 APPEND_TURNS_SUFFIX: Final = "-appending"
-"""Next to an SQLite file, the file whose lock the processes appending to it take in turn (``flock``)."""
+"""Next to an SQLite file, the file whose lock the processes appending to it (or migrating it) take in
+turn (``flock``)."""
 
 AUDIT_ROWS_PER_READ: Final = 200
 """Audit records read from the database at a time while verifying: the trail is never held whole."""
@@ -205,8 +206,7 @@ class Store:
         self._appending = _for_writing(engine)
         self._reading = sessionmaker(engine, expire_on_commit=False)
         self._writing = sessionmaker(self._appending, expire_on_commit=False)
-        database = _sqlite_file(engine.url) if self._dialect == "sqlite" else None
-        self._turns = None if database is None else database.with_name(database.name + APPEND_TURNS_SUFFIX)
+        self._turns = _turns_file(engine)
 
     @property
     def dialect(self) -> str:
@@ -270,20 +270,8 @@ class Store:
         and wakes as soon as the holder's transaction ends; the kernel drops the lock of a process that
         dies. PostgreSQL's advisory lock already queues its waiters.
         """
-        if self._turns is None or fcntl is None:
+        with _taking_turns(self._turns, "the assessment was not stored"):
             yield
-            return
-        try:
-            turns = os.open(self._turns, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as error:
-            raise StoreUnavailable(
-                f"the assessment was not stored: {self._turns}: {error.strerror}"
-            ) from None
-        try:
-            fcntl.flock(turns, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(turns)  # releases the lock
 
     def find_assessment(self, assessment_id: str) -> AssessmentEntry | None:
         """The stored assessment with this id, or ``None``."""
@@ -442,6 +430,32 @@ def _migrate(engine: Engine) -> None:
             raise StoreUnavailable(f"the database cannot be migrated: {error}") from None
 
 
+def _turns_file(engine: Engine) -> Path | None:
+    """The file whose lock processes writing to an SQLite file take in turn; ``None`` for other stores."""
+    database = _sqlite_file(engine.url) if engine.dialect.name == "sqlite" else None
+    return None if database is None else database.with_name(database.name + APPEND_TURNS_SUFFIX)
+
+
+@contextmanager
+def _taking_turns(turns_file: Path | None, failure: str) -> Iterator[None]:
+    """Hold the lock (``flock``) of ``turns_file`` while the block runs; processes wait their turn.
+
+    ``None`` (not an SQLite file) or a platform without ``flock``: nothing to wait for.
+    """
+    if turns_file is None or fcntl is None:
+        yield
+        return
+    try:
+        turns = os.open(turns_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as error:
+        raise StoreUnavailable(f"{failure}: {turns_file}: {error.strerror}") from None
+    try:
+        fcntl.flock(turns, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(turns)  # releases the lock
+
+
 def open_store(url: str | None = None) -> Store:
     """Open the store at ``url`` (default: ``VERTAID_DATABASE_URL``, else ``sqlite:///./var/vertaid.db``).
 
@@ -462,7 +476,10 @@ def open_store(url: str | None = None) -> Store:
     except ArgumentError as error:
         raise StoreUnavailable(f"the database URL is not usable: {_one_line(error)}") from None
     try:
-        with _answering(f"cannot open the store at {parsed.render_as_string(hide_password=True)}"):
+        # Processes opening a new SQLite file at once take turns: switching it to WAL and migrating it
+        # need its write lock, which SQLite's busy handler does not always wait for.
+        opening = f"cannot open the store at {parsed.render_as_string(hide_password=True)}"
+        with _answering(opening), _taking_turns(_turns_file(engine), opening):
             _migrate(engine)
     except BaseException:
         engine.dispose()
