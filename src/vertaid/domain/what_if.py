@@ -102,11 +102,11 @@ class _Input:
     redefines: bool
     """A definition reads the input: a trial keeps the definitions' new truths for the rules using them."""
     value_classes: Mapping[Any, tuple[bool, ...]] | None = None
+    """For a choice, each value's answers to every test the rules make of it: values with the same
+    answers give the same truths, so one of them is tried for all."""
     targets_only: bool = False
     """A fracture input that rules read only for the target levels, and that does not make a level one:
     at a level that is not a target, no value of it can change anything."""
-    """For a choice, each value's answers to every test the rules make of it: values with the same
-    answers give the same truths, so one of them is tried for all."""
 
 
 @dataclass(frozen=True)
@@ -458,7 +458,7 @@ class _Trial:
         facts: CaseFacts,
     ) -> WhatIf | None:
         """Try each value; return the input's outcomes when any differs from the case as it stands."""
-        fixed = entry.first_step > self.deciding_step
+        fixed = self.decision_fixed(entry)
         baseline, truths, coverage_ids = self.baseline, self.truths, self.coverage_ids
         as_is = self.as_is
         every, direct = open_rules
@@ -532,17 +532,22 @@ class _Trial:
             for value, where, result in merged
         )
         decision, _, score, met = as_is
-        changes = []
+        decision_differs = score_differs = coverage_differs = False
         for _, _, result in merged:
-            if result[0] != decision and "decision" not in changes:
-                changes.append("decision")
-            if result[2] != score and "score" not in changes:
-                changes.append("score")
-            if result[3] != met and "coverage" not in changes:
-                changes.append("coverage")
-        order = ("decision", "score", "coverage")
+            decision_differs = decision_differs or result[0] != decision
+            score_differs = score_differs or result[2] != score
+            coverage_differs = coverage_differs or result[3] != met
+        changes = tuple(
+            change
+            for change, differs in (
+                ("decision", decision_differs),
+                ("score", score_differs),
+                ("coverage", coverage_differs),
+            )
+            if differs
+        )
         path = entry.name if fracture_index is None else f"fractures[{fracture_index}].{entry.name}"
-        return WhatIf(path, entry.name, tuple(sorted(changes, key=order.index)), outcomes)
+        return WhatIf(path, entry.name, changes, outcomes)
 
 
 _Result = tuple[str, "str | None", "int | None", bool]
