@@ -1,33 +1,35 @@
 """One batch of JSON Lines in, one row per line out: the function both cohort engines run.
 
-Each line is either assessed or rejected, never dropped. Lines the columns can vouch for (see
-:mod:`vertaid.cohort._layout` and :mod:`vertaid.cohort._text_audit`) are decided together by the columnar
-policy; every other line goes to the case model and the per-case engine, one at a time — so a rejected
-line gets exactly the reasons ``vertaid assess`` would give, and an unusual but valid line still gets
-the same answer.
+Each line is either assessed or rejected, never dropped. Lines the columns can vouch for — read by
+Arrow's JSON reader against the case's schema (:mod:`vertaid.cohort._json_lines`), with values the case
+model's checks pass (:mod:`vertaid.cohort._layout`) — are decided together by the columnar policy; every
+other line goes to the case model and the per-case engine, one at a time — so a rejected line gets
+exactly the reasons ``vertaid assess`` would give, and an unusual but valid line still gets the same
+answer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import io
+from collections.abc import Callable
 from typing import Any, Final
 
+import numpy as np
 import polars as pl
 
 from vertaid.cohort._flat import strip_nulls
-from vertaid.cohort._layout import CASE_DTYPE, admitted
+from vertaid.cohort._json_lines import candidate_texts, chunk_lines, joined_texts, read_lines
+from vertaid.cohort._layout import admitted
 from vertaid.cohort._policy import RESULT_COLUMNS, assess_columns
-from vertaid.cohort._text_audit import keys_admitted, needs_skeleton, skeleton_admitted
 from vertaid.domain.assessment import assess_case
 from vertaid.domain.case import InvalidCase, parse_case
 from vertaid.domain.engine import fired_rules
 from vertaid.domain.pack import KnowledgePack
 from vertaid.services._json_text import MAX_BYTES, UnreadableInput, parse_json_text
 
-__all__ = ["assess_cases", "assess_lines", "assess_vouched", "output_schema"]
+__all__ = ["assess_cases", "assess_lines", "assess_text", "assess_vouched", "output_schema"]
 
-_PIECE: Final = 64
-"""When a batch holds a line the decoder refuses, it is retried in pieces this long, then halved."""
+_JSON_WHITESPACE: Final = " \t\r\n"
 
 
 def output_schema(explain: bool) -> dict[str, pl.DataType]:
@@ -60,50 +62,54 @@ def assess_lines(lines: pl.DataFrame, pack: KnowledgePack, *, explain: bool = Fa
         One row per line, in line order (:func:`output_schema`): a rejected line has ``rejected`` set to
         its reasons and no result.
     """
-    looks_like_object = pl.col("line").str.strip_chars().str.starts_with("{") & (
-        pl.col("line").str.len_bytes() <= MAX_BYTES
+    plain = pl.col("line").str.strip_chars(_JSON_WHITESPACE)
+    candidate = (
+        plain.str.starts_with("{") & plain.str.ends_with("}") & (pl.col("line").str.len_bytes() <= MAX_BYTES)
     )
-    candidates = lines.filter(looks_like_object)
-    unread = [lines.filter(~looks_like_object)]
-    decoded_lines: list[pl.DataFrame] = []
-    decoded_cases: list[pl.Series] = []
-    for part, decoded in _decode(candidates):
-        if decoded is None:
-            unread.append(part)
-        else:
-            decoded_lines.append(part)
-            decoded_cases.append(decoded)
-    marked = pl.DataFrame(
-        schema={"line_number": pl.Int64, "line": pl.String, "case": CASE_DTYPE, "_vouched": pl.Boolean}
+    marked = lines.select(
+        pl.col("line_number").cast(pl.Int64), pl.col("line").alias("_source"), candidate.alias("_candidate")
     )
-    if decoded_lines:
-        vouched = admitted(pl.col("case")) & keys_admitted(pl.col("line"), pl.col("case"))
-        marked = (
-            pl.concat(decoded_lines)
-            .hstack([pl.concat(decoded_cases)])
-            .rechunk()
-            .with_columns(
-                vouched.alias("_vouched"), needs_skeleton(pl.col("line"), pl.col("case")).alias("_skeleton")
-            )
-        )
-        # The costlier skeleton check runs only on the lines that need it (a null, a number-like id).
-        unsure = pl.col("_vouched") & pl.col("_skeleton")
-        if marked.select(unsure.any()).item():
-            checked = marked.filter(unsure)
-            marked = pl.concat(
-                [
-                    marked.filter(~unsure),
-                    checked.with_columns(skeleton_admitted(checked.select("line", "case"))),
-                ]
-            )
-        marked = marked.drop("_skeleton")
-    unread_lines = pl.concat(unread).select("line_number", "line")
+    candidates = marked.filter(pl.col("_candidate"))
+    read, cases = read_lines(joined_texts(candidates.get_column("_source")))
+    read_mask = pl.Series(read, dtype=pl.Boolean)
+    decoded = candidates.filter(read_mask).select("line_number", "_source").with_columns(cases)
+    unread = pl.concat([marked.filter(~pl.col("_candidate")), candidates.filter(~read_mask)])
     return assess_vouched(
-        marked.rename({"line": "_source"}),
+        decoded.with_columns(admitted(pl.col("case")).alias("_vouched")),
         pack,
         explain=explain,
         document_of=_json_document,
-        unread=unread_lines.rename({"line": "_source"}),
+        unread=unread.select("line_number", "_source"),
+    )
+
+
+def assess_text(text: bytes, first_line: int, pack: KnowledgePack, *, explain: bool = False) -> pl.DataFrame:
+    """Assess a chunk of a JSON Lines file as it is on disk: whole lines, each ending with a line break,
+    the first of them line ``first_line``. The same rows as :func:`assess_lines` on its lines, without
+    making a string of each line."""
+    if not text.isascii():
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:  # Polars names the problem, as it does for any file it cannot read
+            lines = pl.scan_lines(io.BytesIO(text), row_index_name="line_number", row_index_offset=first_line)
+            return assess_lines(lines.collect(), pack, explain=explain)
+    starts, ends, candidates = chunk_lines(text)
+    read, cases = read_lines(candidate_texts(text, starts, ends, candidates))
+    numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
+    on_reader = np.flatnonzero(candidates)
+    read_rows = on_reader[read]
+    unread_rows = np.sort(np.concatenate([np.flatnonzero(~candidates), on_reader[~read]]))
+    decoded = pl.DataFrame({"line_number": numbers[read_rows], "_source": read_rows}).with_columns(cases)
+
+    def document_of(row: int) -> object:
+        return parse_json_text(text[starts[row] : ends[row]])
+
+    return assess_vouched(
+        decoded.with_columns(admitted(pl.col("case")).alias("_vouched")),
+        pack,
+        explain=explain,
+        document_of=document_of,
+        unread=pl.DataFrame({"line_number": numbers[unread_rows], "_source": unread_rows}),
     )
 
 
@@ -163,41 +169,6 @@ def assess_cases(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = Fa
 
 def _json_document(line: str) -> object:
     return parse_json_text(line.encode("utf-8"))
-
-
-def _decode(lines: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, pl.Series | None]]:
-    """Yield pieces of ``lines`` with their decoded ``case`` column, or None for a line the decoder
-    refuses (not JSON, or a value of the wrong type): it goes alone to the case model.
-
-    The decoder refuses a whole piece for one bad line, so a refused batch is retried in short pieces,
-    and a refused piece is halved until the bad lines stand alone.
-    """
-    decode = pl.col("line").str.json_decode(CASE_DTYPE).alias("case")
-
-    def pieces(part: pl.DataFrame, length: int) -> Iterator[tuple[pl.DataFrame, pl.Series | None]]:
-        for start in range(0, part.height, length):
-            piece = part.slice(start, length)
-            try:
-                decoded = _decoded(piece, decode)
-            except pl.exceptions.PolarsError:
-                if piece.height == 1:
-                    yield piece, None
-                else:
-                    yield from pieces(piece, (piece.height + 1) // 2)
-            else:
-                yield piece, decoded
-
-    try:
-        yield lines, _decoded(lines, decode)
-    except pl.exceptions.PolarsError:
-        yield from pieces(lines, _PIECE)
-
-
-def _decoded(lines: pl.DataFrame, decode: pl.Expr) -> pl.Series:
-    decoded = lines.select(decode).to_series()
-    if decoded.len() != lines.height:  # what the decoder makes of a line that is not one JSON value
-        raise pl.exceptions.ComputeError("a line did not decode to one value")
-    return decoded
 
 
 def _assess_one(

@@ -18,13 +18,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
+import pyarrow as pa
 
 from vertaid.domain._shapes import Field, ListOf, Record
 from vertaid.domain.case import CASE_SHAPE, FRACTURE_SHAPE, MORPHOMETRY_SHAPE
 from vertaid.domain.engine import AUGMENTATION, decision_by_score, rules_in_order, step_decisions
 from vertaid.domain.facts import FACTS
-from vertaid.domain.pack import KnowledgePack, Rule
+from vertaid.domain.pack import KnowledgePack
 
 __all__ = ["RESULT_COLUMNS", "assess_columns"]
 
@@ -43,10 +46,17 @@ _COMPARISONS: Final = frozenset({"lt", "le", "gt", "ge"})
 
 @dataclass(frozen=True)
 class _Quantified:
-    """A per-case aggregation over the fracture frame that a case condition reads."""
+    """A quantifier over a case's fractures that a case condition reads, as column ``name``.
+
+    ``settles`` holds for a fracture that settles it (one that holds for "any", one that does not for
+    "all"), ``unknown`` for a fracture whose result is unknown: per case, the quantifier is ``settling``
+    when a fracture settles it, unknown when none does but one is unknown, and ``not settling`` otherwise.
+    """
 
     name: str
-    expression: pl.Expr
+    settling: bool
+    settles: pl.Expr
+    unknown: pl.Expr
 
 
 class _PolicyCompiler:
@@ -55,7 +65,7 @@ class _PolicyCompiler:
     def __init__(self, pack: KnowledgePack) -> None:
         self.parameters: Mapping[str, Any] = {name: p.value for name, p in pack.parameters.items()}
         self.definitions = {rule.id: rule.condition.source for rule in pack.definitions}
-        self.aggregations: list[_Quantified] = []
+        self.quantified: list[_Quantified] = []
         self._names = itertools.count()
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -138,16 +148,9 @@ class _PolicyCompiler:
         # "any" is settled by one fracture that holds, "all" by one that does not; otherwise a fracture
         # whose result is unknown leaves the whole unknown.
         settling = key.startswith("any")
-        settles = inner if settling else ~inner
-        self.aggregations.append(_Quantified(f"{name}_settled", (among & settles.fill_null(False)).any()))
-        self.aggregations.append(_Quantified(f"{name}_unknown", (among & inner.is_null()).any()))
-        return (
-            pl.when(pl.col(f"{name}_settled"))
-            .then(pl.lit(settling))
-            .when(pl.col(f"{name}_unknown"))
-            .then(pl.lit(None, pl.Boolean))
-            .otherwise(pl.lit(not settling))
-        )
+        settles = among & (inner if settling else ~inner).fill_null(False)
+        self.quantified.append(_Quantified(name, settling, settles, among & inner.is_null()))
+        return pl.col(name)
 
     def count_true(self, node: Mapping[str, Any], fracture_scope: bool) -> pl.Expr:
         # Criteria count only when known to hold, as in the per-case engine.
@@ -215,11 +218,16 @@ def _height_from_morphometry(decimals: int) -> tuple[pl.Expr, pl.Expr]:
 
 @dataclass(frozen=True)
 class _CompiledPolicy:
-    acuity: pl.Expr
-    aggregations: tuple[pl.Expr, ...]
+    fracture_stages: tuple[tuple[pl.Expr, ...], ...]
+    """Per fracture, in stages that each read the columns of those before: its facts, the height loss,
+    acuity, whether it is a target and its Genant grade, and the :attr:`flags`."""
+    flags: tuple[str, ...]
+    """The fracture flags a case aggregates with "any": ``_near_tie``, then each quantifier's."""
+    quantified: tuple[_Quantified, ...]
     truths: Mapping[str, pl.Expr]
     """Each rule's condition, in the order the per-case engine evaluates them (and reports them fired)."""
-    coverage_rules: tuple[Rule, ...]
+    result_columns: tuple[pl.Expr, ...]
+    """The results of a case (:data:`RESULT_COLUMNS` but the fractures' own) from the rules' truths."""
 
 
 def _compile(pack: KnowledgePack) -> _CompiledPolicy:
@@ -236,11 +244,29 @@ def _compile(pack: KnowledgePack) -> _CompiledPolicy:
             .otherwise(acuity)
         )
     truths = {rule.id: compiler.compile(rule.condition.source, False) for rule in rules_in_order(pack)}
+    height, near_tie = _height_from_morphometry(pack.morphometry.decimals)
+    # The Genant grade: how many of the pack's lower bounds the height loss reaches.
+    bounds = pack.morphometry.genant_lower_bounds
+    genant = pl.sum_horizontal([pl.col("height_loss_percent") >= bound for bound in bounds])
+    flags = [(pl.col("_stated_height").is_null() & near_tie.fill_null(False)).alias("_near_tie")]
+    for q in compiler.quantified:
+        flags += [q.settles.alias(f"{q.name}_settles"), q.unknown.alias(f"{q.name}_unknown")]
+    fracture_stages = (
+        tuple(_fracture_fact_columns()),
+        (pl.coalesce(pl.col("_stated_height").cast(pl.Float64), height).alias("height_loss_percent"),),
+        (acuity.alias("acuity"),),
+        (
+            (pl.col("acuity") == "unhealed").alias("is_target"),
+            pl.when(pl.col("height_loss_percent").is_not_null()).then(genant).alias("_genant"),
+        ),
+        tuple(flags),
+    )
     return _CompiledPolicy(
-        acuity=acuity,
-        aggregations=tuple(q.expression.alias(q.name) for q in compiler.aggregations),
+        fracture_stages=fracture_stages,
+        flags=tuple(flag.meta.output_name() for flag in flags),
+        quantified=tuple(compiler.quantified),
         truths=truths,
-        coverage_rules=pack.coverage,
+        result_columns=tuple(_result_columns(pack, {rule_id: pl.col(rule_id) for rule_id in truths})),
     )
 
 
@@ -248,24 +274,32 @@ def _policy(pack: KnowledgePack) -> _CompiledPolicy:
     return pack.derived("cohort: compiled policy", _compile)
 
 
-def _decision_columns(pack: KnowledgePack, truths: Mapping[str, pl.Expr]) -> list[pl.Expr]:
+def _result_columns(pack: KnowledgePack, truths: Mapping[str, pl.Expr]) -> list[pl.Expr]:
+    """Decision, strength, score and Medicare coverage from the rules' truths (columns named by rule id)."""
     weights = pack.factor_weights
     score = pl.sum_horizontal(
         [truths[rule_id].fill_null(False).cast(pl.Int64) * weight for rule_id, weight in weights.items()]
     )
     lowest = sum(weight for weight in weights.values() if weight < 0)
     highest = sum(weight for weight in weights.values() if weight > 0)
-    by_score = {value: decision_by_score(value, pack) for value in range(lowest, highest + 1)}
-    decision = score.replace_strict({k: d.decision for k, d in by_score.items()}, return_dtype=pl.String)
-    strength = score.replace_strict({k: d.strength for k, d in by_score.items()}, return_dtype=pl.String)
-    for step, made in reversed(list(zip(pack.steps, step_decisions(pack), strict=True))):
+    by_score = [decision_by_score(value, pack) for value in range(lowest, highest + 1)]
+    steps = step_decisions(pack)
+    # Each outcome is a position in one table: the first step whose rule fires, else the score's own.
+    table = [made.decision for made in steps] + [made.decision for made in by_score]
+    position = score - lowest + len(steps)
+    for index, step in reversed(list(enumerate(pack.steps))):
         fired = pl.any_horizontal([truths[rule.id].fill_null(False) for rule in step.rules])
-        decision = pl.when(fired).then(pl.lit(made.decision)).otherwise(decision)
-    augmentation = decision.is_in(sorted(AUGMENTATION))
+        position = pl.when(fired).then(pl.lit(index, pl.Int64)).otherwise(position)
+    decision = pl.lit(pl.Series(table, dtype=pl.String)).gather(position)
+    strength = pl.lit(pl.Series([made.strength for made in by_score], dtype=pl.String)).gather(score - lowest)
+    augmentation = pl.lit(pl.Series([d in AUGMENTATION for d in table], dtype=pl.Boolean)).gather(position)
     return [
         decision.alias("decision"),
         pl.when(augmentation).then(strength).alias("strength"),
         pl.when(augmentation).then(score).alias("score"),
+        pl.all_horizontal([truths[rule.id].fill_null(False) for rule in pack.coverage]).alias(
+            "lcd_coverage_met"
+        ),
     ]
 
 
@@ -277,53 +311,97 @@ def assess_columns(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = 
     for columns to be sure of it (the caller assesses that case one at a time).
     """
     policy = _policy(pack)
-    numbered = cases.lazy().select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), pl.col("case"))
-    height, near_tie = _height_from_morphometry(pack.morphometry.decimals)
-    bounds = pack.morphometry.genant_lower_bounds
     fractures = (
-        numbered.select("_row", pl.col("case").struct.field("fractures").alias("_fracture"))
-        .explode("_fracture")
-        .select(_fracture_fact_columns())
-        .with_columns(
-            pl.coalesce(pl.col("_stated_height").cast(pl.Float64), height).alias("height_loss_percent"),
-            (pl.col("_stated_height").is_null() & near_tie.fill_null(False)).alias("_near_tie"),
+        cases.lazy()
+        .select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), pl.col("case").struct.field("fractures")
         )
-        .with_columns(policy.acuity.alias("acuity"))
-        .with_columns((pl.col("acuity") == "unhealed").alias("is_target"))
-        .with_columns(
-            # The Genant grade: how many of the pack's lower bounds the height loss reaches.
-            pl.when(pl.col("height_loss_percent").is_not_null())
-            .then(pl.sum_horizontal([pl.col("height_loss_percent") >= bound for bound in bounds]))
-            .alias("_genant")
-        )
-        .group_by("_row", maintain_order=True)
-        .agg(
-            pl.col("level").filter(pl.col("is_target")).alias("target_levels"),
-            pl.col("is_target").sum().alias("_target_count"),
-            pl.col("_genant").max().alias("worst_genant_grade"),
-            pl.col("_near_tie").any().alias("_rounding_unsure"),
-            *policy.aggregations,
-        )
+        .explode("fractures")
+        .select(pl.col("_row"), pl.col("fractures").alias("_fracture"))
     )
-    per_case = numbered.select(_case_fact_columns())
-    joined = pl.concat([per_case, fractures.drop("_row")], how="horizontal")
-    truths = {rule_id: pl.col(f"rule:{rule_id}") for rule_id in policy.truths}
-    columns: list[pl.Expr] = [
-        *_decision_columns(pack, truths),
+    for stage in policy.fracture_stages:
+        fractures = fractures.with_columns(*stage)
+    per_case = _per_case(
+        fractures.select("_row", "level", "is_target", "_genant", *policy.flags).collect(engine="in-memory"),
+        policy,
+        cases.height,
+    )
+    truths = (
+        pl.concat([cases.select(_case_fact_columns()), per_case], how="horizontal")
+        .lazy()
+        .select(
+            *(expression.alias(rule_id) for rule_id, expression in policy.truths.items()),
+            "target_levels",
+            "worst_genant_grade",
+            "_rounding_unsure",
+        )
+        .collect(engine="in-memory")
+    )
+    results = truths.select(
+        *policy.result_columns[:3],
         pl.col("target_levels"),
-        pl.all_horizontal([truths[rule.id].fill_null(False) for rule in policy.coverage_rules]).alias(
-            "lcd_coverage_met"
-        ),
-        pl.col("worst_genant_grade").cast(pl.Int64),
-    ]
-    if explain:
-        fired = [pl.when(truths[rule_id].fill_null(False)).then(pl.lit(rule_id)) for rule_id in policy.truths]
-        columns.append(pl.concat_list(fired).list.drop_nulls().alias("rules_fired"))
-    columns.append(pl.col("_rounding_unsure"))
-    return (
-        joined.with_columns(
-            expression.alias(f"rule:{rule_id}") for rule_id, expression in policy.truths.items()
-        )
-        .select(columns)
-        .collect()
+        policy.result_columns[3],
+        pl.col("worst_genant_grade"),
     )
+    if explain:
+        results = results.with_columns(_fired(truths.select(list(policy.truths))))
+    return results.with_columns(truths.get_column("_rounding_unsure"))
+
+
+def _per_case(fractures: pl.DataFrame, policy: _CompiledPolicy, count: int) -> pl.DataFrame:
+    """What each case's fractures add up to: target levels and their count, the worst Genant grade,
+    whether a height is near a rounding tie, and each quantifier.
+
+    The fractures are in case order (as exploded), so each case's are one run: they are added up run by
+    run with NumPy's ``reduceat`` rather than grouped.
+    """
+    runs = np.bincount(fractures.get_column("_row").to_numpy(), minlength=count)
+    starts = np.cumsum(runs) - runs  # every case has a row, even one without fractures (exploded as null)
+    held = pl.from_numpy(
+        _any_per_run(fractures.select(policy.flags).to_numpy(order="c"), starts), schema=policy.flags
+    )
+    is_target = fractures.get_column("is_target").fill_null(False)
+    targets = np.add.reduceat(is_target.cast(pl.Int32).to_numpy(), starts)
+    worst = np.maximum.reduceat(
+        fractures.get_column("_genant").fill_null(-1).cast(pl.Int64).to_numpy(), starts
+    )
+    levels = fractures.get_column("level").filter(is_target).to_arrow().cast(pa.string())
+    offsets = pa.array(np.concatenate(([0], np.cumsum(targets))), pa.int32())
+    quantifiers = []
+    for q in policy.quantified:
+        settles, unknown = pl.col(f"{q.name}_settles"), pl.col(f"{q.name}_unknown")
+        # Settled: its value; else unknown when a fracture is unknown (null, from a when without otherwise).
+        quantifiers.append(
+            pl.when(settles | ~unknown).then(settles if q.settling else ~settles).alias(q.name)
+        )
+    return held.select(
+        pl.Series("_target_count", targets),
+        pl.Series("target_levels", pl.from_arrow(pa.ListArray.from_arrays(offsets, levels))),
+        pl.Series("worst_genant_grade", worst).replace(-1, None),
+        pl.col("_near_tie").alias("_rounding_unsure"),
+        *quantifiers,
+    )
+
+
+def _any_per_run(flags: npt.NDArray[np.bool_], starts: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Whether any row of each run (from each of ``starts`` to the next) holds, column by column.
+
+    The columns are packed into 64-bit words first: one ``reduceat`` over whole words is many times
+    faster than one over a two-dimensional array of booleans.
+    """
+    columns = flags.shape[1]
+    words = (columns + 63) // 64
+    packed = np.zeros((flags.shape[0], words * 8), np.uint8)
+    packed[:, : (columns + 7) // 8] = np.packbits(flags, axis=1, bitorder="little")
+    held = np.bitwise_or.reduceat(packed.view(np.uint64), starts, axis=0)
+    return np.unpackbits(held.view(np.uint8), axis=1, bitorder="little")[:, :columns].astype(np.bool_)
+
+
+def _fired(truths: pl.DataFrame) -> pl.Series:
+    """The ids of the rules that hold for each case (``truths``, a column per rule), in column order."""
+    cases, rules = np.nonzero(truths.fill_null(False).to_numpy())  # row by row, each row's in order
+    offsets = np.concatenate(([0], np.cumsum(np.bincount(cases, minlength=truths.height))))
+    ids = pa.array(truths.columns, pa.string()).take(pa.array(rules))
+    fired = pl.from_arrow(pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), ids))
+    assert isinstance(fired, pl.Series)
+    return fired.alias("rules_fired")

@@ -14,13 +14,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from vertaid.cohort._batch import assess_cases, assess_lines, output_schema
+from vertaid.cohort._batch import assess_cases, assess_lines, assess_text, output_schema
 from vertaid.cohort._flat import FlatLayoutError, csv_batches, parquet_batches
 from vertaid.domain.pack import KnowledgePack
 from vertaid.services._replacing import replacing
@@ -31,6 +33,7 @@ InputFormat = Literal["jsonl", "csv", "parquet"]
 
 DEFAULT_BATCH: Final = 50_000
 _WORKERS: Final = 2
+_READ_SIZE: Final = 8 << 20
 
 
 class CohortInputError(ValueError):
@@ -94,24 +97,45 @@ def input_format(path: Path) -> InputFormat:
     raise CohortInputError(f"{path.name}: unknown input format {suffix!r} (use .jsonl, .csv or .parquet)")
 
 
-def _json_lines(path: Path, batch_size: int) -> Iterator[pl.DataFrame]:
-    numbered = pl.scan_lines(path, row_index_name="line_number", row_index_offset=1)
-    for batch in numbered.collect_batches(chunk_size=batch_size):
-        yield batch.select(pl.col("line_number").cast(pl.Int64), pl.col("line"))
+def _json_chunks(path: Path, batch_size: int) -> Iterator[tuple[bytes, int]]:
+    """Yield chunks of ``batch_size`` whole lines of a JSON Lines file (the last may have fewer), each
+    with the number of its first line; the file's last line is given a line break if it has none."""
+    number = 1
+    pending: list[memoryview] = []
+    wanted = batch_size  # line breaks still needed to end the chunk being gathered
+    with path.open("rb") as handle:
+        while block := handle.read(_READ_SIZE):
+            view = memoryview(block)
+            breaks = np.flatnonzero(np.frombuffer(block, np.uint8) == ord("\n"))
+            taken = used = 0  # bytes of the block and breaks already in a chunk
+            while len(breaks) - used >= wanted:
+                cut = int(breaks[used + wanted - 1]) + 1
+                pending.append(view[taken:cut])
+                yield b"".join(pending), number
+                number, pending, used, taken = number + batch_size, [], used + wanted, cut
+                wanted = batch_size
+            pending.append(view[taken:])
+            wanted -= len(breaks) - used
+    tail = b"".join(pending)
+    if tail:
+        yield (tail if tail.endswith(b"\n") else tail + b"\n"), number
 
 
-_BatchFunction = Callable[..., pl.DataFrame]
-
-
-def _batches(path: Path, fmt: InputFormat, batch_size: int) -> tuple[_BatchFunction, Iterator[pl.DataFrame]]:
-    """The batch function for the format, and the batches it takes."""
+def _jobs(
+    path: Path, fmt: InputFormat, batch_size: int, pack: KnowledgePack, explain: bool
+) -> Iterator[Callable[[], pl.DataFrame]]:
+    """The batches of the input, each as the call that assesses it."""
     if not path.is_file():
         raise CohortInputError(f"{path}: no such file")
     if fmt == "jsonl":
-        return assess_lines, _json_lines(path, batch_size)
-    if fmt == "csv":
-        return assess_lines, csv_batches(path, batch_size)
-    return assess_cases, parquet_batches(path, batch_size)
+        for text, first_line in _json_chunks(path, batch_size):
+            yield partial(assess_text, text, first_line, pack, explain=explain)
+    elif fmt == "csv":
+        for lines in csv_batches(path, batch_size):
+            yield partial(assess_lines, lines, pack, explain=explain)
+    else:
+        for cases in parquet_batches(path, batch_size):
+            yield partial(assess_cases, cases, pack, explain=explain)
 
 
 def assess_cohort(
@@ -157,9 +181,8 @@ def assess_cohort(
                     on_batch(summary)
 
         try:
-            batch_function, batches = _batches(input_path, fmt, batch_size)
-            for batch in batches:
-                pending.append(workers.submit(batch_function, batch, pack, explain=explain))
+            for job in _jobs(input_path, fmt, batch_size, pack, explain):
+                pending.append(workers.submit(job))
                 drain(keep=_WORKERS)
             drain(keep=0)
         except FlatLayoutError as error:
