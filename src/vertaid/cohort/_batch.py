@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from vertaid.cohort._flat import strip_nulls
-from vertaid.cohort._json_lines import candidate_texts, chunk_lines, joined_texts, read_lines
+from vertaid.cohort._json_lines import FileChunk, candidate_texts, chunk_lines, joined_texts, read_lines
 from vertaid.cohort._layout import admitted
 from vertaid.cohort._policy import RESULT_COLUMNS, assess_columns
 from vertaid.domain.assessment import assess_case
@@ -83,17 +83,19 @@ def assess_lines(lines: pl.DataFrame, pack: KnowledgePack, *, explain: bool = Fa
     )
 
 
-def assess_text(text: bytes, first_line: int, pack: KnowledgePack, *, explain: bool = False) -> pl.DataFrame:
-    """Assess a chunk of a JSON Lines file as it is on disk: whole lines, each ending with a line break,
-    the first of them line ``first_line``. The same rows as :func:`assess_lines` on its lines, without
-    making a string of each line."""
-    if not text.isascii():
+def assess_text(chunk: FileChunk, pack: KnowledgePack, *, explain: bool = False) -> pl.DataFrame:
+    """Assess a chunk of a JSON Lines file as it is on disk: the same rows as :func:`assess_lines` on its
+    lines, without making a string of each line."""
+    text, first_line = chunk.text, chunk.first_line
+    if len(text) and text.max() >= 0x80:
         try:
-            text.decode("utf-8")
+            text.tobytes().decode("utf-8")
         except UnicodeDecodeError:  # Polars names the problem, as it does for any file it cannot read
-            lines = pl.scan_lines(io.BytesIO(text), row_index_name="line_number", row_index_offset=first_line)
+            lines = pl.scan_lines(
+                io.BytesIO(text.tobytes()), row_index_name="line_number", row_index_offset=first_line
+            )
             return assess_lines(lines.collect(), pack, explain=explain)
-    starts, ends, candidates = chunk_lines(text)
+    starts, ends, candidates = chunk_lines(chunk)
     read, cases = read_lines(candidate_texts(text, starts, ends, candidates))
     numbers = np.arange(first_line, first_line + len(starts), dtype=np.int64)
     on_reader = np.flatnonzero(candidates)
@@ -102,7 +104,7 @@ def assess_text(text: bytes, first_line: int, pack: KnowledgePack, *, explain: b
     decoded = pl.DataFrame({"line_number": numbers[read_rows], "_source": read_rows}).with_columns(cases)
 
     def document_of(row: int) -> object:
-        return parse_json_text(text[starts[row] : ends[row]])
+        return parse_json_text(text[starts[row] : ends[row]].tobytes())
 
     return assess_vouched(
         decoded.with_columns(admitted(pl.col("case")).alias("_vouched")),

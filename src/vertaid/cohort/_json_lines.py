@@ -17,8 +17,9 @@ and the ``{`` after a line break cannot continue it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -30,7 +31,17 @@ import pyarrow.json as pj
 from vertaid.cohort._layout import CASE_DTYPE
 from vertaid.services._json_text import MAX_BYTES
 
-__all__ = ["ARROW_CASE_SCHEMA", "LineTexts", "chunk_lines", "read_lines"]
+__all__ = [
+    "ARROW_CASE_SCHEMA",
+    "FileChunk",
+    "LineTexts",
+    "candidate_texts",
+    "chunk_lines",
+    "chunk_of",
+    "file_chunks",
+    "joined_texts",
+    "read_lines",
+]
 
 Positions = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
@@ -67,7 +78,7 @@ class LineTexts:
     """Lines in one buffer: line ``i`` is ``text[starts[i]:ends[i]]``, and between one line's end and the
     next one's start there is only JSON whitespace."""
 
-    text: bytes | bytearray
+    text: Bytes
     starts: Positions
     ends: Positions
 
@@ -76,15 +87,81 @@ class LineTexts:
 
     def span(self, start: int, stop: int) -> memoryview:
         """Lines ``start`` to ``stop`` (exclusive) as one text, without a copy."""
-        return memoryview(self.text)[self.starts[start] : self.ends[stop - 1]]
+        return self.text.data[self.starts[start] : self.ends[stop - 1]]
 
 
-def chunk_lines(text: bytes) -> tuple[Positions, Positions, Mask]:
-    """Where each line of ``text`` (which ends with a line break) starts and ends (without ``\\r\\n``, as
-    Polars reads lines), and which lines the reader may be given: those that start with ``{``, end with
-    ``}`` and are not too long for the case model."""
+Bytes = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class FileChunk:
+    """Whole lines of a JSON Lines file as they are on disk, each ending with a line break."""
+
+    text: Bytes
+    first_line: int
+    """The number of the chunk's first line in the file (from 1)."""
+    breaks: Positions
+    """Where each line's line break is."""
+
+
+def chunk_of(text: bytes, first_line: int = 1) -> FileChunk:
+    """Lines given as one text (each ending with a line break) as a chunk."""
     data = np.frombuffer(text, np.uint8)
-    breaks = np.flatnonzero(data == _NEWLINE)
+    return FileChunk(data, first_line, np.flatnonzero(data == _NEWLINE))
+
+
+def file_chunks(path: Path, lines: int) -> Iterator[FileChunk]:
+    """Yield the file in chunks of ``lines`` lines (the last may have fewer); its last line is given a
+    line break if it has none.
+
+    Each chunk is read into a buffer of its own, sized from the lines read so far, so its text is copied
+    once, from the file (only the part of a read past the chunk's last line is copied again), and each
+    byte is looked at once for line breaks.
+    """
+    first_line, carried, size = 1, np.empty(0, np.uint8), lines * 1024
+    with path.open("rb", buffering=0) as handle:
+        while True:
+            text = np.empty(max(size, 2 * len(carried), 1 << 16), np.uint8)
+            text[: len(carried)] = carried
+            end, at_end = len(carried), False
+            found = [np.flatnonzero(carried == _NEWLINE)]
+            count = len(found[0])
+            while count < lines:
+                if end == len(text):
+                    text = np.concatenate([text, np.empty(len(text) // 2, np.uint8)])
+                got = handle.readinto(text.data[end:])
+                if not got:
+                    at_end = True
+                    break
+                found.append(np.flatnonzero(text[end : end + got] == _NEWLINE) + end)
+                count += len(found[-1])
+                end += got
+            breaks = np.concatenate(found)
+            if len(breaks) >= lines:
+                cut = int(breaks[lines - 1]) + 1
+                carried, breaks = text[cut:end].copy(), breaks[:lines]
+            else:
+                cut, carried = end, np.empty(0, np.uint8)
+            if at_end and cut and text[cut - 1] != _NEWLINE:
+                if cut == len(text):
+                    text = np.concatenate([text[:cut], np.empty(1, np.uint8)])
+                text[cut] = _NEWLINE
+                breaks = np.append(breaks, cut)
+                cut += 1
+            if cut:
+                yield FileChunk(text[:cut], first_line, breaks)
+            if at_end and not len(carried):
+                return
+            first_line += len(breaks)
+            size = cut + cut // 50 + (1 << 16)  # the next chunk is about as long as this one
+
+
+def chunk_lines(chunk: FileChunk) -> tuple[Positions, Positions, Mask]:
+    """Where each line of ``chunk`` starts and ends (without ``\\r\\n``, as Polars reads lines), and which
+    lines the reader may be given: those that start with ``{``, end with ``}`` and are not too long for
+    the case model."""
+    data = np.frombuffer(chunk.text, np.uint8)
+    breaks = chunk.breaks
     starts = np.empty_like(breaks)
     starts[:1] = 0
     starts[1:] = breaks[:-1] + 1
@@ -99,14 +176,14 @@ def chunk_lines(text: bytes) -> tuple[Positions, Positions, Mask]:
     return starts, ends, candidates
 
 
-def candidate_texts(text: bytes, starts: Positions, ends: Positions, candidates: Mask) -> LineTexts:
+def candidate_texts(text: Bytes, starts: Positions, ends: Positions, candidates: Mask) -> LineTexts:
     """The candidate lines of a chunk as :class:`LineTexts`: the others are blanked out of a copy (only
     when there are any), so that what lies between two candidates is whitespace."""
     if candidates.all():
         return LineTexts(text, starts, ends)
-    blanked = bytearray(text)
+    blanked = text.copy()
     for start, end in zip(starts[~candidates].tolist(), ends[~candidates].tolist(), strict=True):
-        blanked[start:end] = b" " * (end - start)
+        blanked[start:end] = _SPACE
     return LineTexts(blanked, starts[candidates], ends[candidates])
 
 
@@ -116,7 +193,7 @@ def joined_texts(lines: Sequence[str] | pl.Series) -> LineTexts:
     lengths = series.str.len_bytes().cast(pl.Int64).to_numpy()
     ends = np.cumsum(lengths + 1) - 1
     text = series.str.join("\n").item().encode("utf-8") if len(series) else b""
-    return LineTexts(text, ends - lengths, ends)
+    return LineTexts(np.frombuffer(text, np.uint8), ends - lengths, ends)
 
 
 def _read(text: memoryview | bytes) -> pa.Table:

@@ -18,12 +18,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
 from vertaid.cohort._batch import assess_cases, assess_lines, assess_text, output_schema
 from vertaid.cohort._flat import FlatLayoutError, csv_batches, parquet_batches
+from vertaid.cohort._json_lines import file_chunks
 from vertaid.domain.pack import KnowledgePack
 from vertaid.services._replacing import replacing
 
@@ -33,7 +33,6 @@ InputFormat = Literal["jsonl", "csv", "parquet"]
 
 DEFAULT_BATCH: Final = 50_000
 _WORKERS: Final = 2
-_READ_SIZE: Final = 8 << 20
 
 
 class CohortInputError(ValueError):
@@ -97,30 +96,6 @@ def input_format(path: Path) -> InputFormat:
     raise CohortInputError(f"{path.name}: unknown input format {suffix!r} (use .jsonl, .csv or .parquet)")
 
 
-def _json_chunks(path: Path, batch_size: int) -> Iterator[tuple[bytes, int]]:
-    """Yield chunks of ``batch_size`` whole lines of a JSON Lines file (the last may have fewer), each
-    with the number of its first line; the file's last line is given a line break if it has none."""
-    number = 1
-    pending: list[memoryview] = []
-    wanted = batch_size  # line breaks still needed to end the chunk being gathered
-    with path.open("rb") as handle:
-        while block := handle.read(_READ_SIZE):
-            view = memoryview(block)
-            breaks = np.flatnonzero(np.frombuffer(block, np.uint8) == ord("\n"))
-            taken = used = 0  # bytes of the block and breaks already in a chunk
-            while len(breaks) - used >= wanted:
-                cut = int(breaks[used + wanted - 1]) + 1
-                pending.append(view[taken:cut])
-                yield b"".join(pending), number
-                number, pending, used, taken = number + batch_size, [], used + wanted, cut
-                wanted = batch_size
-            pending.append(view[taken:])
-            wanted -= len(breaks) - used
-    tail = b"".join(pending)
-    if tail:
-        yield (tail if tail.endswith(b"\n") else tail + b"\n"), number
-
-
 def _jobs(
     path: Path, fmt: InputFormat, batch_size: int, pack: KnowledgePack, explain: bool
 ) -> Iterator[Callable[[], pl.DataFrame]]:
@@ -128,8 +103,8 @@ def _jobs(
     if not path.is_file():
         raise CohortInputError(f"{path}: no such file")
     if fmt == "jsonl":
-        for text, first_line in _json_chunks(path, batch_size):
-            yield partial(assess_text, text, first_line, pack, explain=explain)
+        for chunk in file_chunks(path, batch_size):
+            yield partial(assess_text, chunk, pack, explain=explain)
     elif fmt == "csv":
         for lines in csv_batches(path, batch_size):
             yield partial(assess_lines, lines, pack, explain=explain)
