@@ -131,11 +131,13 @@ def assess_vouched(
         unread: ``line_number`` and ``_source`` of lines that could not be decoded into columns.
     """
     schema = output_schema(explain)
-    one_by_one = [cases.filter(~pl.col("_vouched")).select("line_number", "_source")]
-    if unread is not None:
+    vouched = cases.get_column("_vouched")
+    everyone = bool(vouched.all())  # then no filter copies the cases' columns
+    one_by_one = [] if everyone else [cases.filter(~vouched).select("line_number", "_source")]
+    if unread is not None and unread.height:
         one_by_one.append(unread)
-    assessed = [pl.DataFrame(schema=schema)]
-    columnar = cases.filter(pl.col("_vouched"))
+    assessed = []
+    columnar = cases if everyone else cases.filter(vouched)
     if columnar.height:
         results = assess_columns(columnar.select("case"), pack, explain=explain)
         rows = pl.concat(
@@ -143,19 +145,19 @@ def assess_vouched(
             how="horizontal",
         )
         unsure = rows.get_column("_rounding_unsure")
-        one_by_one.append(columnar.filter(unsure).select("line_number", "_source"))
+        if unsure.any():
+            one_by_one.append(columnar.filter(unsure).select("line_number", "_source"))
+            rows = rows.filter(~unsure)
         assessed.append(
-            rows.filter(~unsure)
-            .with_columns(pl.lit(None, pl.String).alias("rejected"))
-            .select(list(schema))
-            .cast(schema)  # type: ignore[arg-type]
+            rows.with_columns(pl.lit(None, pl.String).alias("rejected")).select(list(schema)).cast(schema)  # type: ignore[arg-type]
         )
-    slow = pl.concat(one_by_one)
-    if slow.height:
-        rows_one_by_one = [
-            _assess_one(number, source, pack, explain, document_of) for number, source in slow.iter_rows()
-        ]
-        assessed.append(pl.DataFrame(rows_one_by_one, schema=schema, orient="row"))
+    slow = pl.concat(one_by_one) if one_by_one else None
+    if slow is None or not slow.height:  # the columns' rows are in line order already
+        return assessed[0] if assessed else pl.DataFrame(schema=schema)
+    rows_one_by_one = [
+        _assess_one(number, source, pack, explain, document_of) for number, source in slow.iter_rows()
+    ]
+    assessed.append(pl.DataFrame(rows_one_by_one, schema=schema, orient="row"))
     return pl.concat(assessed).sort("line_number")
 
 
