@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import hypothesis.strategies as st
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
@@ -17,8 +18,9 @@ import vertaid
 from tests.test_properties import ANY_CASE
 from vertaid.cli._app import app
 from vertaid.cohort import FLAT_COLUMNS, assess_cohort, assess_lines
-from vertaid.cohort._batch import _assess_one, _json_document
+from vertaid.cohort._batch import _assess_one, _json_document, assess_text
 from vertaid.cohort._flat import strip_nulls
+from vertaid.cohort._json_lines import chunk_lines, file_chunks, joined_texts, read_lines
 from vertaid.cohort._layout import CASE_DTYPE, admitted
 from vertaid.cohort._policy import assess_columns
 from vertaid.domain.case import parse_case
@@ -181,6 +183,94 @@ def test_a_key_repeated_beside_the_fractures_is_seen() -> None:
         text[:-1] + ', "pain": null}',
         json.dumps({"preferences": {}, **case})[:-1] + ', "fractures": null}',
     ]
+    assert one_by_one(texts) == assess_lines(as_lines(texts), PACK, explain=True).to_dicts()
+
+
+def _chunked(texts: list[str], lines_per_chunk: int, tmp_path: Path, end: str = "\n") -> list[dict[str, Any]]:
+    """The rows the file engine's batch function gives ``texts`` written as a file and read in chunks."""
+    source = tmp_path / "lines.jsonl"
+    source.write_bytes(("\n".join(texts) + end).encode("utf-8"))
+    batches = [assess_text(chunk, PACK, explain=True) for chunk in file_chunks(source, lines_per_chunk)]
+    return pl.concat(batches).to_dicts() if batches else []
+
+
+@st.composite
+def awkward_line(draw: st.DrawFn) -> str:
+    """A line as a file may hold it: a case (sometimes mangled), with spaces or a carriage return
+    around it, two cases on one line, a case followed by text, an unknown key given only as null, or a
+    blank line."""
+    case = draw(ANY_CASE)
+    text = json.dumps(case, separators=(",", ":") if draw(st.booleans()) else None)
+    kind = draw(st.sampled_from(["plain", "mangled", "padded", "two", "trailing", "unknown_null", "blank"]))
+    if kind == "mangled":
+        return draw(mangled_line())
+    if kind == "padded":
+        return draw(st.sampled_from([" ", "\t", ""])) + text + draw(st.sampled_from([" ", "\r", "\t\r"]))
+    if kind == "two":
+        return text + draw(st.sampled_from(["", " "])) + text
+    if kind == "trailing":
+        return text + draw(st.sampled_from(["}", " x", ",", "\x00"]))
+    if kind == "unknown_null":
+        record = draw(st.sampled_from(_objects(case)))
+        record["notes"] = None
+        return json.dumps(case)
+    if kind == "blank":
+        return draw(st.sampled_from(["", " ", "\r", "\t"]))
+    return text
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+@given(st.lists(awkward_line(), min_size=1, max_size=40), st.integers(1, 12), st.sampled_from(["\n", ""]))
+def test_a_file_read_in_chunks_gives_every_line_what_the_case_model_gives_it(
+    tmp_path_factory: pytest.TempPathFactory, texts: list[str], lines_per_chunk: int, end: str
+) -> None:
+    """Read from a file in chunks of whole lines, through Arrow's reader where it vouches for lines,
+    every line (two cases on one line, trailing text, unknown keys given only as null, blank lines,
+    carriage returns, a last line without a line break) gets the row the case model and the per-case
+    engine give it alone, with its own line number."""
+    rows = _chunked(texts, lines_per_chunk, tmp_path_factory.mktemp("chunks"), end)
+    assert one_by_one([text.removesuffix("\r") for text in texts]) == rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="ab{}\r ", max_size=6), max_size=30), st.integers(1, 8), st.booleans())
+def test_a_file_is_cut_into_the_lines_polars_reads(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], lines_per_chunk: int, final_break: bool
+) -> None:
+    """Chunks hold whole lines, at most as many as asked, numbered from 1 across chunks; their lines
+    (without ``\\r\\n``) are exactly the lines Polars reads from the file, the last one included when
+    it has no line break."""
+    source = tmp_path_factory.mktemp("cut") / "lines.jsonl"
+    source.write_bytes(("\n".join(lines) + ("\n" if final_break and lines else "")).encode())
+    read: list[str] = []
+    for index, chunk in enumerate(file_chunks(source, lines_per_chunk)):
+        assert chunk.first_line == 1 + index * lines_per_chunk
+        assert len(chunk.breaks) <= lines_per_chunk
+        starts, ends, _ = chunk_lines(chunk)
+        read += [chunk.text[start:end].tobytes().decode() for start, end in zip(starts, ends, strict=True)]
+    assert pl.scan_lines(source).collect().get_column("line").to_list() == read
+
+
+def test_a_batch_with_many_refused_lines_reads_the_rest_by_columns() -> None:
+    """A batch where lines with an unknown key, a repeated key or a value of the wrong kind are spread
+    among valid ones still gets every line's own answer, and the valid lines are read by columns (the
+    reader's refusals are found line by line, not by giving up on the batch)."""
+    case = json.loads(VIGNETTES[1].read_text())["case"]
+    good = json.dumps(case)
+    bad = [
+        good.replace('"patient": {', '"patient": {"weight": 61, ', 1),
+        good.replace('"patient": {', '"patient": {"weight": null, ', 1),
+        good[:-1] + ', "pain": null}',
+        good.replace('"nrs": ', '"nrs": true, "x": ', 1),
+    ]
+    texts = [bad[i // 7 % len(bad)] if i % 7 == 3 else good for i in range(140)]
+    lines = joined_texts(texts)
+    read, _ = read_lines(lines)
+    assert [text == good for text in texts] == read.tolist()
     assert one_by_one(texts) == assess_lines(as_lines(texts), PACK, explain=True).to_dicts()
 
 
