@@ -226,7 +226,7 @@ class _CompiledPolicy:
     quantified: tuple[_Quantified, ...]
     truths: Mapping[str, pl.Expr]
     """Each rule's condition, in the order the per-case engine evaluates them (and reports them fired)."""
-    result_columns: tuple[pl.Expr, ...]
+    result_stages: tuple[tuple[pl.Expr, ...], ...]
     """The results of a case (:data:`RESULT_COLUMNS` but the fractures' own) from the rules' truths."""
 
 
@@ -266,7 +266,7 @@ def _compile(pack: KnowledgePack) -> _CompiledPolicy:
         flags=tuple(flag.meta.output_name() for flag in flags),
         quantified=tuple(compiler.quantified),
         truths=truths,
-        result_columns=tuple(_result_columns(pack, {rule_id: pl.col(rule_id) for rule_id in truths})),
+        result_stages=_result_stages(pack, {rule_id: pl.col(rule_id) for rule_id in truths}),
     )
 
 
@@ -274,33 +274,43 @@ def _policy(pack: KnowledgePack) -> _CompiledPolicy:
     return pack.derived("cohort: compiled policy", _compile)
 
 
-def _result_columns(pack: KnowledgePack, truths: Mapping[str, pl.Expr]) -> list[pl.Expr]:
-    """Decision, strength, score and Medicare coverage from the rules' truths (columns named by rule id)."""
+def _result_stages(pack: KnowledgePack, truths: Mapping[str, pl.Expr]) -> tuple[tuple[pl.Expr, ...], ...]:
+    """Decision, strength, score and Medicare coverage from the rules' truths (columns named by rule id),
+    in two stages: the factor score and the outcome's place in one table of decisions, then the results."""
     weights = pack.factor_weights
     score = pl.sum_horizontal(
-        [truths[rule_id].fill_null(False).cast(pl.Int64) * weight for rule_id, weight in weights.items()]
+        [
+            pl.when(truths[rule_id]).then(pl.lit(weight, pl.Int64)).otherwise(0)
+            for rule_id, weight in weights.items()
+        ]
     )
     lowest = sum(weight for weight in weights.values() if weight < 0)
     highest = sum(weight for weight in weights.values() if weight > 0)
     by_score = [decision_by_score(value, pack) for value in range(lowest, highest + 1)]
     steps = step_decisions(pack)
-    # Each outcome is a position in one table: the first step whose rule fires, else the score's own.
+    # Each outcome is a place in one table: the first step whose rule fires, else the score's own.
     table = [made.decision for made in steps] + [made.decision for made in by_score]
-    position = score - lowest + len(steps)
+    outcome = pl.col("_score") - lowest + len(steps)
     for index, step in reversed(list(enumerate(pack.steps))):
         fired = pl.any_horizontal([truths[rule.id].fill_null(False) for rule in step.rules])
-        position = pl.when(fired).then(pl.lit(index, pl.Int64)).otherwise(position)
-    decision = pl.lit(pl.Series(table, dtype=pl.String)).gather(position)
-    strength = pl.lit(pl.Series([made.strength for made in by_score], dtype=pl.String)).gather(score - lowest)
-    augmentation = pl.lit(pl.Series([d in AUGMENTATION for d in table], dtype=pl.Boolean)).gather(position)
-    return [
-        decision.alias("decision"),
-        pl.when(augmentation).then(strength).alias("strength"),
-        pl.when(augmentation).then(score).alias("score"),
-        pl.all_horizontal([truths[rule.id].fill_null(False) for rule in pack.coverage]).alias(
-            "lcd_coverage_met"
+        outcome = pl.when(fired).then(pl.lit(index, pl.Int64)).otherwise(outcome)
+    strength = pl.lit(pl.Series([made.strength for made in by_score], dtype=pl.String)).gather(
+        pl.col("_score") - lowest
+    )
+    augmentation = pl.lit(pl.Series([d in AUGMENTATION for d in table], dtype=pl.Boolean)).gather(
+        pl.col("_outcome")
+    )
+    coverage = pl.all_horizontal([truths[rule.id].fill_null(False) for rule in pack.coverage])
+    return (
+        (score.alias("_score"),),
+        (outcome.alias("_outcome"),),
+        (
+            pl.lit(pl.Series(table, dtype=pl.String)).gather(pl.col("_outcome")).alias("decision"),
+            pl.when(augmentation).then(strength).alias("strength"),
+            pl.when(augmentation).then(pl.col("_score")).alias("score"),
+            coverage.alias("lcd_coverage_met"),
         ),
-    ]
+    )
 
 
 def assess_columns(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = False) -> pl.DataFrame:
@@ -326,7 +336,7 @@ def assess_columns(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = 
         policy,
         cases.height,
     )
-    truths = (
+    decided = (
         pl.concat([cases.select(_case_fact_columns()), per_case], how="horizontal")
         .lazy()
         .select(
@@ -335,14 +345,11 @@ def assess_columns(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = 
             "worst_genant_grade",
             "_rounding_unsure",
         )
-        .collect(engine="in-memory")
     )
-    results = truths.select(
-        *policy.result_columns[:3],
-        pl.col("target_levels"),
-        policy.result_columns[3],
-        pl.col("worst_genant_grade"),
-    )
+    for stage in policy.result_stages:
+        decided = decided.with_columns(*stage)
+    truths = decided.collect(engine="in-memory")
+    results = truths.select(*RESULT_COLUMNS)
     if explain:
         results = results.with_columns(_fired(truths.select(list(policy.truths))))
     return results.with_columns(truths.get_column("_rounding_unsure"))
