@@ -21,7 +21,7 @@ from vertaid.cohort import FLAT_COLUMNS, assess_cohort, assess_lines
 from vertaid.cohort._batch import _assess_one, _json_document, assess_text
 from vertaid.cohort._flat import strip_nulls
 from vertaid.cohort._json_lines import chunk_lines, file_chunks, joined_texts, read_lines
-from vertaid.cohort._layout import CASE_DTYPE, admitted
+from vertaid.cohort._layout import CASE_DTYPE
 from vertaid.cohort._policy import assess_columns
 from vertaid.domain.case import parse_case
 from vertaid.domain.engine import fired_rules
@@ -49,10 +49,11 @@ def expected(case: dict[str, Any]) -> dict[str, Any]:
 
 def columnar(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Decide valid cases with the columnar engine alone (no fallback to the per-case engine)."""
-    lines = pl.DataFrame({"line": [json.dumps(case) for case in cases]})
-    decoded = lines.select(pl.col("line").str.json_decode(CASE_DTYPE).alias("case"))
-    assert decoded.select(admitted(pl.col("case")).all()).item(), "valid cases must pass the columns' checks"
-    return assess_columns(decoded, PACK, explain=True).to_dicts()
+    read, frame = read_lines(joined_texts([json.dumps(case) for case in cases]))
+    assert read.all(), "Arrow's reader must read valid cases"
+    rows = assess_columns(frame, PACK, explain=True)
+    assert rows.get_column("_admitted").all(), "valid cases must pass the columns' checks"
+    return rows.to_dicts()
 
 
 def as_lines(texts: list[str]) -> pl.DataFrame:

@@ -17,9 +17,9 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
-from vertaid.cohort._flat import strip_nulls
+from vertaid.cohort._flat import nested_document
 from vertaid.cohort._json_lines import FileChunk, candidate_texts, chunk_lines, joined_texts, read_lines
-from vertaid.cohort._layout import admitted
+from vertaid.cohort._layout import FLAT_FIELDS
 from vertaid.cohort._policy import RESULT_COLUMNS, assess_columns
 from vertaid.domain.assessment import assess_case
 from vertaid.domain.case import InvalidCase, parse_case
@@ -27,7 +27,7 @@ from vertaid.domain.engine import fired_rules
 from vertaid.domain.pack import KnowledgePack
 from vertaid.services._json_text import MAX_BYTES, UnreadableInput, parse_json_text
 
-__all__ = ["assess_cases", "assess_lines", "assess_text", "assess_vouched", "output_schema"]
+__all__ = ["assess_cases", "assess_decoded", "assess_lines", "assess_text", "output_schema"]
 
 _JSON_WHITESPACE: Final = " \t\r\n"
 
@@ -72,10 +72,12 @@ def assess_lines(lines: pl.DataFrame, pack: KnowledgePack, *, explain: bool = Fa
     candidates = marked.filter(pl.col("_candidate"))
     read, cases = read_lines(joined_texts(candidates.get_column("_source")))
     read_mask = pl.Series(read, dtype=pl.Boolean)
-    decoded = candidates.filter(read_mask).select("line_number", "_source").with_columns(cases)
+    decoded = pl.concat(
+        [candidates.filter(read_mask).select("line_number", "_source"), cases], how="horizontal"
+    )
     unread = pl.concat([marked.filter(~pl.col("_candidate")), candidates.filter(~read_mask)])
-    return assess_vouched(
-        decoded.with_columns(admitted(pl.col("case")).alias("_vouched")),
+    return assess_decoded(
+        decoded,
         pack,
         explain=explain,
         document_of=_json_document,
@@ -101,13 +103,15 @@ def assess_text(chunk: FileChunk, pack: KnowledgePack, *, explain: bool = False)
     on_reader = np.flatnonzero(candidates)
     read_rows = on_reader[read]
     unread_rows = np.sort(np.concatenate([np.flatnonzero(~candidates), on_reader[~read]]))
-    decoded = pl.DataFrame({"line_number": numbers[read_rows], "_source": read_rows}).with_columns(cases)
+    decoded = pl.concat(
+        [pl.DataFrame({"line_number": numbers[read_rows], "_source": read_rows}), cases], how="horizontal"
+    )
 
     def document_of(row: int) -> object:
         return parse_json_text(text[starts[row] : ends[row]].tobytes())
 
-    return assess_vouched(
-        decoded.with_columns(admitted(pl.col("case")).alias("_vouched")),
+    return assess_decoded(
+        decoded,
         pack,
         explain=explain,
         document_of=document_of,
@@ -115,7 +119,7 @@ def assess_text(chunk: FileChunk, pack: KnowledgePack, *, explain: bool = False)
     )
 
 
-def assess_vouched(
+def assess_decoded(
     cases: pl.DataFrame,
     pack: KnowledgePack,
     *,
@@ -123,31 +127,26 @@ def assess_vouched(
     document_of: Callable[[Any], object],
     unread: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Assess decoded cases: those ``_vouched`` for by columns together, every other one by itself.
+    """Assess decoded cases: by columns together where the columns vouch for them, every other one by
+    itself.
 
     Args:
-        cases: ``line_number``, ``case`` (the decoded case), ``_vouched`` and ``_source`` (what
-            ``document_of`` turns back into the case as given, for the case model).
+        cases: ``line_number``, ``_source`` (what ``document_of`` turns back into the case as given, for
+            the case model) and the case in the flat layout.
         unread: ``line_number`` and ``_source`` of lines that could not be decoded into columns.
     """
     schema = output_schema(explain)
-    vouched = cases.get_column("_vouched")
-    everyone = bool(vouched.all())  # then no filter copies the cases' columns
-    one_by_one = [] if everyone else [cases.filter(~vouched).select("line_number", "_source")]
-    if unread is not None and unread.height:
-        one_by_one.append(unread)
+    one_by_one = [unread] if unread is not None and unread.height else []
     assessed = []
-    columnar = cases if everyone else cases.filter(vouched)
-    if columnar.height:
-        results = assess_columns(columnar.select("case"), pack, explain=explain)
+    if cases.height:
+        results = assess_columns(cases.select(list(FLAT_FIELDS)), pack, explain=explain)
+        vouched = results.get_column("_admitted") & ~results.get_column("_rounding_unsure")
         rows = pl.concat(
-            [columnar.select("line_number", pl.col("case").struct.field("id").alias("case_id")), results],
-            how="horizontal",
+            [cases.select("line_number", pl.col("id").alias("case_id")), results], how="horizontal"
         )
-        unsure = rows.get_column("_rounding_unsure")
-        if unsure.any():
-            one_by_one.append(columnar.filter(unsure).select("line_number", "_source"))
-            rows = rows.filter(~unsure)
+        if not vouched.all():  # a filter copies every column
+            one_by_one.append(cases.filter(~vouched).select("line_number", "_source"))
+            rows = rows.filter(vouched)
         assessed.append(
             rows.with_columns(pl.lit(None, pl.String).alias("rejected")).select(list(schema)).cast(schema)  # type: ignore[arg-type]
         )
@@ -162,13 +161,17 @@ def assess_vouched(
 
 
 def assess_cases(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = False) -> pl.DataFrame:
-    """Assess a batch of typed cases (``line_number`` and the ``case`` struct), as from Parquet.
+    """Assess a batch of typed cases (``line_number`` and the flat layout's columns), as from Parquet.
 
     The columns' types are the case model's, so no key can be unknown: a case is assessed by columns
     when its values pass the case model's checks, and by the case model otherwise.
     """
-    marked = cases.with_columns(admitted(pl.col("case")).alias("_vouched"), pl.col("case").alias("_source"))
-    return assess_vouched(marked, pack, explain=explain, document_of=strip_nulls)
+
+    def document_of(row: int) -> object:
+        return nested_document(cases.row(row, named=True))
+
+    numbered = cases.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_source"))
+    return assess_decoded(numbered, pack, explain=explain, document_of=document_of)
 
 
 def _json_document(line: str) -> object:

@@ -26,7 +26,7 @@ from typing import Any, Final
 import polars as pl
 import pyarrow.parquet as pq
 
-from vertaid.cohort._layout import polars_dtype
+from vertaid.cohort._layout import FLAT_DTYPES, FLAT_FIELDS
 from vertaid.domain._shapes import Boolean, Choice, Integer, ListOf, Number, Record, Shape, Text
 from vertaid.domain.case import CASE_SHAPE
 
@@ -34,8 +34,7 @@ __all__ = [
     "FLAT_COLUMNS",
     "FlatLayoutError",
     "csv_batches",
-    "flat_columns",
-    "nested_case",
+    "nested_document",
     "parquet_batches",
     "strip_nulls",
 ]
@@ -45,20 +44,8 @@ class FlatLayoutError(ValueError):
     """The file's columns do not follow the flat layout; the message names the column."""
 
 
-def flat_columns() -> dict[str, Shape]:
-    """The flat layout's columns, in order, with the shape of each."""
-    columns: dict[str, Shape] = {}
-    for name, field in CASE_SHAPE.fields.items():
-        shape = field.shape
-        if isinstance(shape, Record):
-            for member, spec in shape.fields.items():
-                columns[f"{name}.{member}"] = spec.shape
-        else:
-            columns[name] = shape
-    return columns
-
-
-FLAT_COLUMNS: Final = flat_columns()
+FLAT_COLUMNS: Final = {name: field.shape for name, field in FLAT_FIELDS.items()}
+"""The flat layout's columns, in order, with the shape of each."""
 
 
 def _check_header(names: list[str], source: str) -> None:
@@ -159,45 +146,39 @@ def _struct_problem(found: pl.DataType, expected: pl.DataType, column: str) -> s
 
 
 def parquet_batches(path: Path, batch_size: int) -> Iterator[pl.DataFrame]:
-    """Yield batches of ``line_number`` (row number from 1) and ``case`` (the case as a struct)."""
-    frame = pl.scan_parquet(path)
-    schema = frame.collect_schema()
+    """Yield batches of ``line_number`` (row number from 1) and the flat layout's columns, of the case
+    model's types (absent columns are null)."""
+    schema = pl.scan_parquet(path).collect_schema()
     _check_header(list(schema.names()), path.name)
-    expected = {name: polars_dtype(shape) for name, shape in FLAT_COLUMNS.items()}
     for name, dtype in schema.items():
-        problem = _struct_problem(dtype, expected[name], name)
+        problem = _struct_problem(dtype, FLAT_DTYPES[name], name)
         if problem:
             raise FlatLayoutError(f"{path.name}: {problem}")
     # PyArrow's batch reader takes about two thirds of the CPU time Polars' streaming scan does here.
     first = 1
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, use_threads=False):
         rows = pl.from_arrow(batch)
         assert isinstance(rows, pl.DataFrame)  # a record batch is a frame
         yield rows.select(
             pl.int_range(first, first + rows.height, dtype=pl.Int64).alias("line_number"),
-            nested_case(rows.columns).alias("case"),
+            *(
+                (pl.col(name).cast(dtype) if name in schema else pl.lit(None, dtype)).alias(name)
+                for name, dtype in FLAT_DTYPES.items()
+            ),
         )
         first += rows.height
 
 
-def nested_case(present: list[str]) -> pl.Expr:
-    """The flat columns as one ``case`` struct of the case model's types (absent columns are null)."""
-    fields: list[pl.Expr] = []
+def nested_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of the flat layout as the case it stands for: each record's members gathered under it, and
+    members that are null left out (null is unknown)."""
+    document: dict[str, Any] = {}
     for name, field in CASE_SHAPE.fields.items():
         if isinstance(field.shape, Record):
-            members = [
-                (
-                    pl.col(f"{name}.{member}").cast(polars_dtype(spec.shape))
-                    if f"{name}.{member}" in present
-                    else pl.lit(None, polars_dtype(spec.shape))
-                ).alias(member)
-                for member, spec in field.shape.fields.items()
-            ]
-            fields.append(pl.struct(members).alias(name))
+            document[name] = {member: row.get(f"{name}.{member}") for member in field.shape.fields}
         else:
-            dtype = polars_dtype(field.shape)
-            fields.append((pl.col(name).cast(dtype) if name in present else pl.lit(None, dtype)).alias(name))
-    return pl.struct(fields)
+            document[name] = row.get(name)
+    return strip_nulls(document)  # type: ignore[no-any-return]
 
 
 def strip_nulls(value: Any) -> Any:

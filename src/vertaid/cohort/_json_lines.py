@@ -28,7 +28,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.json as pj
 
-from vertaid.cohort._layout import CASE_DTYPE
+from vertaid.cohort._layout import CASE_DTYPE, FLAT_DTYPES
 from vertaid.services._json_text import MAX_BYTES
 
 __all__ = [
@@ -315,11 +315,11 @@ def _runs(keep: Mask, offset: int) -> list[tuple[int, int]]:
     return [(offset + int(a), offset + int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def read_lines(lines: LineTexts) -> tuple[Mask, pl.Series]:
+def read_lines(lines: LineTexts) -> tuple[Mask, pl.DataFrame]:
     """Read every line the reader vouches for.
 
     Returns:
-        Which lines were read, and their cases in line order (a ``case`` column of ``CASE_DTYPE``).
+        Which lines were read, and their cases in line order, in the flat layout (``FLAT_FIELDS``).
     """
     reading = _Reading(lines, [], [(0, len(lines))] if len(lines) else [], [])
     while reading.todo or reading.before_refusal:
@@ -332,7 +332,6 @@ def read_lines(lines: LineTexts) -> tuple[Mask, pl.Series]:
         read[start : start + table.num_rows] = True
     reading.tables.sort(key=lambda piece: piece[0])
     tables = [table for _, table in reading.tables] or [ARROW_CASE_SCHEMA.empty_table()]
-    whole = pa.concat_tables(tables)
-    cases = pl.from_arrow(_as_struct(whole))
-    assert isinstance(cases, pl.Series)  # an Arrow array is a series
-    return read, cases.cast(CASE_DTYPE).alias("case")
+    cases = pl.from_arrow(pa.concat_tables(tables).flatten())  # patient.age, …: the flat layout's names
+    assert isinstance(cases, pl.DataFrame)  # an Arrow table is a frame
+    return read, cases.select(pl.col(name).cast(dtype) for name, dtype in FLAT_DTYPES.items())

@@ -1,9 +1,10 @@
 """The case as Polars columns, derived from the case model's shapes (one source of truth).
 
-A case is one row: ``id``, the ``patient``, ``pain``, ``conservative_care`` and ``preferences`` records as
-structs, and ``fractures`` as a list of structs. The column types and the checks that a decoded row is
-valid both come from ``vertaid.case/1``'s shapes, so a member added to the case model is read and checked
-here without a second list to keep in step.
+A batch of cases is a frame in the *flat layout* (:data:`FLAT_FIELDS`): ``id``, one column per member of
+the ``patient``, ``pain``, ``conservative_care`` and ``preferences`` records (``patient.age``), and
+``fractures`` as a list of structs. The column types and the checks that a row is valid both come from
+``vertaid.case/1``'s shapes, so a member added to the case model is read and checked here without a
+second list to keep in step.
 
 The checks here only *admit* rows: a row they do not admit goes to the case model itself, which names
 every problem (or accepts the row, when the columns were merely too strict to tell).
@@ -11,7 +12,6 @@ every problem (or accepts the row, when the columns were merely too strict to te
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final
 
 import polars as pl
@@ -19,14 +19,23 @@ import polars as pl
 from vertaid.domain._shapes import Boolean, Choice, Field, Integer, ListOf, Number, Record, Shape, Text
 from vertaid.domain.case import CASE_SHAPE, FRACTURE_SHAPE
 
-__all__ = ["CASE_DTYPE", "FRACTURE_DTYPE", "admitted", "non_null_members", "polars_dtype"]
+__all__ = [
+    "CASE_DTYPE",
+    "FLAT_DTYPES",
+    "FLAT_FIELDS",
+    "FRACTURE_DTYPE",
+    "case_admitted",
+    "field_admitted",
+    "flat_fields",
+    "polars_dtype",
+]
 
 
 def polars_dtype(shape: Shape) -> pl.DataType:
     """Return the Polars type that holds a value of ``shape``.
 
-    Whole numbers are held as floats: the JSON decoder would cut ``2.5`` to ``2`` in an integer column,
-    where the case model refuses it; as a float, the check below sees that it is not whole.
+    Whole numbers are held as floats: a reader would cut ``2.5`` to ``2`` in an integer column, where
+    the case model refuses it; as a float, the check below sees that it is not whole.
     """
     if isinstance(shape, Boolean):
         return pl.Boolean()
@@ -50,19 +59,50 @@ CASE_DTYPE: Final = polars_dtype(CASE_SHAPE)
 FRACTURE_DTYPE: Final = polars_dtype(FRACTURE_SHAPE)
 
 
-def admitted(column: pl.Expr, shape: Shape = CASE_SHAPE) -> pl.Expr:
-    """Return a never-null boolean: the value in ``column`` certainly passes ``shape``'s check.
+def flat_fields(shape: Record = CASE_SHAPE) -> dict[str, Field]:
+    """The flat layout's columns, in order, each with the field it holds: a record's members are columns
+    of their own (``patient.age``), its other members one column each.
 
-    The top level is the whole case: it also needs distinct fracture levels, as the case model does.
+    A record is flattened only where that loses nothing the case model tells apart: a required record
+    must have a required member (then absent, null and ``{}`` are all refused, as its members are), an
+    optional one must have none (then absent and ``{}`` both read as its defaults).
     """
-    checks = _value_admitted(column, shape)
-    if shape is CASE_SHAPE:
-        levels = column.struct.field("fractures").list.eval(pl.element().struct.field("level"))
-        checks = checks & (levels.list.n_unique() == levels.list.len()).fill_null(False)
-    return checks
+    columns: dict[str, Field] = {}
+    for name, field in shape.fields.items():
+        if isinstance(field.shape, Record):
+            members = field.shape.fields
+            if field.required != any(member.required for member in members.values()):
+                raise TypeError(f"{name}: a record the flat layout cannot hold")  # pragma: no cover
+            columns.update({f"{name}.{member}": spec for member, spec in members.items()})
+        else:
+            columns[name] = field
+    return columns
 
 
-def _field_admitted(member: pl.Expr, field: Field) -> pl.Expr:
+FLAT_FIELDS: Final = flat_fields()
+FLAT_DTYPES: Final = {name: polars_dtype(field.shape) for name, field in FLAT_FIELDS.items()}
+
+
+def case_admitted() -> pl.Expr:
+    """Return a never-null boolean over a frame in the flat layout: the case's members certainly pass the
+    case model's checks, but for each fracture's own members and the fractures' distinct levels (which
+    are checked one row per fracture, with :func:`field_admitted` on ``FRACTURE_SHAPE``'s fields)."""
+    checks = []
+    for name, field in FLAT_FIELDS.items():
+        column = pl.col(name)
+        if name == "fractures":
+            assert isinstance(field.shape, ListOf)
+            length = column.list.len()
+            checks.append((length >= field.shape.min_items).fill_null(False))
+            if field.shape.max_items is not None:
+                checks.append((length <= field.shape.max_items).fill_null(False))
+        else:
+            checks.append(field_admitted(column, field))
+    return pl.all_horizontal(checks)
+
+
+def field_admitted(member: pl.Expr, field: Field) -> pl.Expr:
+    """Return a never-null boolean: the member certainly passes ``field``'s check (null when optional)."""
     if field.required:
         return member.is_not_null() & _value_admitted(member, field.shape)
     return member.is_null() | _value_admitted(member, field.shape)
@@ -106,33 +146,11 @@ def _value_admitted(value: pl.Expr, shape: Shape) -> pl.Expr:
             check = check & (value.list.n_unique() == length)
         return check.fill_null(False)
     if isinstance(shape, Record):
-        check = pl.lit(True)
-        for name, field in shape.fields.items():
-            check = check & _field_admitted(value.struct.field(name), field)
-        return check
+        return pl.all_horizontal(
+            [field_admitted(value.struct.field(name), field) for name, field in shape.fields.items()]
+        )
     raise TypeError(f"no check for {shape!r}")  # pragma: no cover - every case shape is covered
 
 
 def _choice_values(shape: Choice) -> list[Any]:
     return [float(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in shape.values]
-
-
-def non_null_members(
-    column: pl.Expr, shape: Shape = CASE_SHAPE, counted: Callable[[Shape], bool] = lambda shape: True
-) -> pl.Expr:
-    """Return how many members, at every depth, hold a value (not null) and are ``counted`` (by shape):
-    with every member counted, one per key the row's JSON text must have had besides those given as
-    ``null``."""
-    if not isinstance(shape, Record):
-        return pl.lit(0, pl.UInt32)
-    total: pl.Expr = pl.lit(0, pl.UInt32)
-    for name, field in shape.fields.items():
-        member = column.struct.field(name)
-        if counted(field.shape):
-            total = total + member.is_not_null().cast(pl.UInt32)
-        if isinstance(field.shape, Record):
-            total = total + non_null_members(member, field.shape, counted).fill_null(0)
-        elif isinstance(field.shape, ListOf) and isinstance(field.shape.item, Record):
-            inner = non_null_members(pl.element(), field.shape.item, counted)
-            total = total + member.list.eval(inner).list.sum().fill_null(0).cast(pl.UInt32)
-    return total

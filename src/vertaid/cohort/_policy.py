@@ -23,8 +23,9 @@ import numpy.typing as npt
 import polars as pl
 import pyarrow as pa
 
-from vertaid.domain._shapes import Field, ListOf, Record
-from vertaid.domain.case import CASE_SHAPE, FRACTURE_SHAPE, MORPHOMETRY_SHAPE
+from vertaid.cohort._layout import FLAT_FIELDS, case_admitted, field_admitted
+from vertaid.domain._shapes import Choice, Field, ListOf, Record
+from vertaid.domain.case import FRACTURE_SHAPE, MORPHOMETRY_SHAPE
 from vertaid.domain.engine import AUGMENTATION, decision_by_score, rules_in_order, step_decisions
 from vertaid.domain.facts import FACTS
 from vertaid.domain.pack import KnowledgePack
@@ -175,31 +176,36 @@ def _filled(member: pl.Expr, field: Field) -> pl.Expr:
 
 
 def _case_fact_columns() -> list[pl.Expr]:
-    columns = []
-    for spec in FACTS.values():
-        if spec.scope != "case":
-            continue
-        section, member = spec.attribute.split(".")
-        record = CASE_SHAPE.fields[section].shape
-        assert isinstance(record, Record)
-        value = pl.col("case").struct.field(section).struct.field(member)
-        columns.append(_filled(value, record.fields[member]).alias(spec.name))
-    return columns
+    """The case's facts from the flat layout's columns (a fact's attribute is its column's name)."""
+    return [
+        _filled(pl.col(spec.attribute), FLAT_FIELDS[spec.attribute]).alias(spec.name)
+        for spec in FACTS.values()
+        if spec.scope == "case"
+    ]
 
 
 def _fracture_fact_columns() -> list[pl.Expr]:
+    """A fracture's facts from its members (one column each), whether the case model may refuse it, and
+    its level as one bit of a word (to tell whether a case's levels are distinct)."""
     columns = [pl.col("_row")]
     for name, field in FRACTURE_SHAPE.fields.items():
         if isinstance(field.shape, Record):
             continue
-        value = pl.col("_fracture").struct.field(name)
         columns.append(
-            _filled(value, field).alias("_stated_height" if name == "height_loss_percent" else name)
+            _filled(pl.col(name), field).alias("_stated_height" if name == "height_loss_percent" else name)
         )
     for name in MORPHOMETRY_SHAPE.fields:
-        columns.append(
-            pl.col("_fracture").struct.field("morphometry_mm").struct.field(name).alias(f"_mm_{name}")
-        )
+        columns.append(pl.col("morphometry_mm").struct.field(name).alias(f"_mm_{name}"))
+    checks = [field_admitted(pl.col(name), field) for name, field in FRACTURE_SHAPE.fields.items()]
+    columns.append((~pl.all_horizontal(checks)).alias("_refused"))
+    level = FRACTURE_SHAPE.fields["level"].shape
+    assert isinstance(level, Choice) and len(level.values) <= 64
+    bits = [1 << index for index in range(len(level.values))]
+    columns.append(
+        pl.col("level")
+        .replace_strict(list(level.values), bits, default=0, return_dtype=pl.UInt64)
+        .alias("_level_bit")
+    )
     return columns
 
 
@@ -222,7 +228,8 @@ class _CompiledPolicy:
     """Per fracture, in stages that each read the columns of those before: its facts, the height loss,
     acuity, whether it is a target and its Genant grade, and the :attr:`flags`."""
     flags: tuple[str, ...]
-    """The fracture flags a case aggregates with "any": ``_near_tie``, then each quantifier's."""
+    """The fracture flags a case aggregates with "any": ``_refused``, ``_near_tie``, then each
+    quantifier's."""
     quantified: tuple[_Quantified, ...]
     truths: Mapping[str, pl.Expr]
     """Each rule's condition, in the order the per-case engine evaluates them (and reports them fired)."""
@@ -248,7 +255,10 @@ def _compile(pack: KnowledgePack) -> _CompiledPolicy:
     # The Genant grade: how many of the pack's lower bounds the height loss reaches.
     bounds = pack.morphometry.genant_lower_bounds
     genant = pl.sum_horizontal([pl.col("height_loss_percent") >= bound for bound in bounds])
-    flags = [(pl.col("_stated_height").is_null() & near_tie.fill_null(False)).alias("_near_tie")]
+    flags = [
+        pl.col("_refused"),
+        (pl.col("_stated_height").is_null() & near_tie.fill_null(False)).alias("_near_tie"),
+    ]
     for q in compiler.quantified:
         flags += [q.settles.alias(f"{q.name}_settles"), q.unknown.alias(f"{q.name}_unknown")]
     fracture_stages = (
@@ -314,35 +324,38 @@ def _result_stages(pack: KnowledgePack, truths: Mapping[str, pl.Expr]) -> tuple[
 
 
 def assess_columns(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = False) -> pl.DataFrame:
-    """Decide every case in ``cases`` (a ``case`` struct column of valid cases) with ``pack``.
+    """Decide every case in ``cases`` (a frame in the flat layout) with ``pack``.
 
-    Returns one row per case, in order: :data:`RESULT_COLUMNS`, ``rules_fired`` when ``explain``, and
-    ``_rounding_unsure`` — true for a case whose morphometric height loss lies too near a rounding tie
-    for columns to be sure of it (the caller assesses that case one at a time).
+    Returns one row per case, in order: :data:`RESULT_COLUMNS`, ``rules_fired`` when ``explain``, then
+    ``_admitted`` — whether the case model certainly accepts the case (a case it is not is decided again
+    by the caller, one at a time: its results here mean nothing) — and ``_rounding_unsure`` — true for a
+    case whose morphometric height loss lies too near a rounding tie for columns to be sure of it.
     """
     policy = _policy(pack)
     fractures = (
         cases.lazy()
-        .select(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), pl.col("case").struct.field("fractures")
-        )
-        .explode("fractures")
-        .select(pl.col("_row"), pl.col("fractures").alias("_fracture"))
+        .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"), "fractures")
+        .explode("fractures", empty_as_null=True, keep_nulls=True)  # every case keeps a row
+        .select("_row", pl.col("fractures").struct.unnest())
     )
     for stage in policy.fracture_stages:
         fractures = fractures.with_columns(*stage)
     per_case = _per_case(
-        fractures.select("_row", "level", "is_target", "_genant", *policy.flags).collect(engine="in-memory"),
+        fractures.select("_row", "level", "is_target", "_genant", "_level_bit", *policy.flags).collect(
+            engine="in-memory"
+        ),
         policy,
         cases.height,
     )
+    case_facts = cases.select(*_case_fact_columns(), case_admitted().alias("_case_admitted"))
     decided = (
-        pl.concat([cases.select(_case_fact_columns()), per_case], how="horizontal")
+        pl.concat([case_facts, per_case], how="horizontal")
         .lazy()
         .select(
             *(expression.alias(rule_id) for rule_id, expression in policy.truths.items()),
             "target_levels",
             "worst_genant_grade",
+            (pl.col("_case_admitted") & pl.col("_fractures_admitted")).alias("_admitted"),
             "_rounding_unsure",
         )
     )
@@ -352,18 +365,19 @@ def assess_columns(cases: pl.DataFrame, pack: KnowledgePack, *, explain: bool = 
     results = truths.select(*RESULT_COLUMNS)
     if explain:
         results = results.with_columns(_fired(truths.select(list(policy.truths))))
-    return results.with_columns(truths.get_column("_rounding_unsure"))
+    return results.with_columns(truths.get_column("_admitted"), truths.get_column("_rounding_unsure"))
 
 
 def _per_case(fractures: pl.DataFrame, policy: _CompiledPolicy, count: int) -> pl.DataFrame:
     """What each case's fractures add up to: target levels and their count, the worst Genant grade,
-    whether a height is near a rounding tie, and each quantifier.
+    whether the case model certainly accepts every fracture (at distinct levels), whether a height is
+    near a rounding tie, and each quantifier.
 
     The fractures are in case order (as exploded), so each case's are one run: they are added up run by
     run with NumPy's ``reduceat`` rather than grouped.
     """
     runs = np.bincount(fractures.get_column("_row").to_numpy(), minlength=count)
-    starts = np.cumsum(runs) - runs  # every case has a row, even one without fractures (exploded as null)
+    starts = np.cumsum(runs) - runs  # every case has a run: none is empty
     held = pl.from_numpy(
         _any_per_run(fractures.select(policy.flags).to_numpy(order="c"), starts), schema=policy.flags
     )
@@ -374,6 +388,9 @@ def _per_case(fractures: pl.DataFrame, policy: _CompiledPolicy, count: int) -> p
     )
     levels = fractures.get_column("level").filter(is_target).to_arrow().cast(pa.string())
     offsets = pa.array(np.concatenate(([0], np.cumsum(targets))), pa.int32())
+    # Levels are distinct when no bit is set twice: adding the bits then carries nowhere.
+    level_bits = fractures.get_column("_level_bit").fill_null(0).to_numpy()
+    distinct = np.bitwise_or.reduceat(level_bits, starts) == np.add.reduceat(level_bits, starts)
     quantifiers = []
     for q in policy.quantified:
         settles, unknown = pl.col(f"{q.name}_settles"), pl.col(f"{q.name}_unknown")
@@ -385,6 +402,7 @@ def _per_case(fractures: pl.DataFrame, policy: _CompiledPolicy, count: int) -> p
         pl.Series("_target_count", targets),
         pl.Series("target_levels", pl.from_arrow(pa.ListArray.from_arrays(offsets, levels))),
         pl.Series("worst_genant_grade", worst).replace(-1, None),
+        (~pl.col("_refused") & pl.lit(pl.Series(distinct))).alias("_fractures_admitted"),
         pl.col("_near_tie").alias("_rounding_unsure"),
         *quantifiers,
     )
