@@ -71,6 +71,7 @@ ARROW_CASE_SCHEMA: Final = pa.schema(list(_ARROW_CASE))
 _PARSE: Final = pj.ParseOptions(explicit_schema=ARROW_CASE_SCHEMA, unexpected_field_behavior="infer")
 _REFUSED_ROW: Final = re.compile(r" in row (\d+)\s*$")
 _OPEN, _CLOSE, _NEWLINE, _RETURN, _SPACE = (ord(c) for c in "{}\n\r ")
+_READ_PIECE: Final = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def file_chunks(path: Path, lines: int) -> Iterator[FileChunk]:
             while count < lines:
                 if end == len(text):
                     text = np.concatenate([text, np.empty(len(text) // 2, np.uint8)])
-                got = handle.readinto(text.data[end:])
+                # A few MiB at a time, each looked at for line breaks while it is still in the cache.
+                got = handle.readinto(text.data[end : end + _READ_PIECE])
                 if not got:
                     at_end = True
                     break
