@@ -262,7 +262,10 @@ class _Reading:
             if stop - start > 1 and row is not None and row < stop - start:
                 if row:
                     self.before_refusal.append((start, start + row))
-                if start + row + 1 < stop:  # the line at the row goes to the case model
+                # The line at the row goes to the case model. (The reader counts documents: after two
+                # cases on one line it names the line after the bad one, which the case model then
+                # decides, as it would; the lines before are read again, and found out, below.)
+                if start + row + 1 < stop:
                     self.todo.append((start + row + 1, stop))
                 return
             self.split(start, stop)

@@ -1,8 +1,9 @@
 """A cohort run: cases streamed in batches from a file, results to Parquet, rejects to a side file.
 
-Input is read natively by Polars in batches, so memory stays flat however long the file is; two batches
-are assessed at once (Polars releases the interpreter while it works), and results are written in line
-order. Both files are written beside their targets and renamed into place at the end, so a failed run
+Input is read in batches — JSON Lines as chunks of whole lines straight from the file, CSV by Polars,
+Parquet by PyArrow — so memory stays flat however long the file is; two batches are assessed at once
+(Arrow's reader, Polars and NumPy release the interpreter while they work), and results are written in
+line order. Both files are written beside their targets and renamed into place at the end, so a failed run
 leaves no half-written output.
 """
 
