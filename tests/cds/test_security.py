@@ -139,14 +139,18 @@ def test_a_token_for_discovery_does_not_open_a_service(client: TestClient, signe
 def test_no_token_is_ever_logged(
     client: TestClient, signer: Signer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Neither a good token nor a refused one appears in the log; a refusal is logged with its issuer."""
+    """Neither a good token nor a refused one appears in the log (as vertaid serve writes it, one JSON
+    object a line); a refusal is logged with its issuer."""
+    from vertaid.logs import json_formatter
+
     good = signer.token(URL)
     expired = signer.token(URL, issued_ago=600)
     with caplog.at_level(logging.DEBUG):
         client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {good}"})
         client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {expired}"})
 
-    logged = "\n".join(record.getMessage() for record in caplog.records)
+    formatter = json_formatter()
+    logged = "\n".join(formatter.format(record) for record in caplog.records)
     assert good not in logged and expired not in logged
     assert good.split(".")[2] not in logged and expired.split(".")[2] not in logged
     assert "refused" in logged and ISSUER in logged

@@ -26,6 +26,7 @@ __all__ = [
     "ChainHead",
     "KeyNameTaken",
     "KeyRepository",
+    "RetentionRepository",
     "Seal",
     "StoreUnavailable",
 ]
@@ -138,6 +139,17 @@ class AuditRepository(Protocol):
 
     def unaudited_assessment_ids(self, limit: int) -> list[str]:
         """Up to ``limit`` ids of stored assessments that no audit record names (there should be none)."""
+        ...
+
+
+class RetentionRepository(Protocol):
+    """Stored assessments read by when they were made, for export."""
+
+    def assessments_made(
+        self, *, after: datetime | None = None, before: datetime | None = None
+    ) -> Iterator[AssessmentEntry]:
+        """The stored assessments made at or after ``after`` and before ``before`` (``None``: no bound),
+        oldest first (ties by id), read in batches: never all held at once."""
         ...
 
 

@@ -64,6 +64,9 @@ turn (``flock``)."""
 AUDIT_ROWS_PER_READ: Final = 200
 """Audit records read from the database at a time while verifying: the trail is never held whole."""
 
+EXPORT_ROWS_PER_READ: Final = 50
+"""Stored assessments read at a time while exporting (two texts of about 33 KB each)."""
+
 
 def database_url(url: str | None = None) -> str:
     """The store's URL: ``url``, else ``VERTAID_DATABASE_URL``, else :data:`DEFAULT_DATABASE_URL`."""
@@ -310,6 +313,24 @@ class Store:
                     found = row[split:]
                     # The assessment's id is None when the outer join found no assessment.
                     yield AuditedAssessment(record, None if found[0] is None else AssessmentEntry(*found))
+            finally:
+                result.close()  # also when the reader stops early: PostgreSQL reads through a server cursor
+
+    def assessments_made(
+        self, *, after: datetime | None = None, before: datetime | None = None
+    ) -> Iterator[AssessmentEntry]:
+        """The stored assessments made at or after ``after`` and before ``before``, oldest first."""
+        columns = [getattr(AssessmentRow, field.name) for field in fields(AssessmentEntry)]
+        query = select(*columns).order_by(AssessmentRow.created_at, AssessmentRow.id)
+        if after is not None:
+            query = query.where(AssessmentRow.created_at >= after)
+        if before is not None:
+            query = query.where(AssessmentRow.created_at < before)
+        with _answering("the stored assessments could not be read"), self._reading() as session:
+            result = session.execute(query.execution_options(yield_per=EXPORT_ROWS_PER_READ))
+            try:
+                for row in result:
+                    yield AssessmentEntry(*row)
             finally:
                 result.close()  # also when the reader stops early: PostgreSQL reads through a server cursor
 

@@ -24,6 +24,7 @@ from vertaid.store import Store, StoreUnavailable
 from vertaid.web import _api, _pages
 from vertaid.web._deps import KeyCache, StoreDep, Writer
 from vertaid.web._errors import http_error, store_unavailable, validation_error
+from vertaid.web._request_log import RequestLog
 from vertaid.web._schemas import Health
 from vertaid.web._security import BodyLimit, CsrfTokens, SecurityHeaders
 
@@ -109,7 +110,8 @@ def create_app(
 
     app.add_middleware(BodyLimit, limit=MAX_BYTES)
     install_cds(app, cds_settings, app.state.pack)  # /cds-services, with its CORS inside the headers
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
+    app.add_middleware(SecurityHeaders)  # outside the rest, so every answer carries the headers
+    app.add_middleware(RequestLog)  # added last: outermost, so it logs every answer, even the last-resort 500
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StoreUnavailable, store_unavailable)
