@@ -31,12 +31,17 @@ import random
 import statistics
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from web_load import VIGNETTES, CpuClock, _children, _key, _postgresql, _server, _sqlite
 
 TIMEOUT_SECONDS = 10.0
+
+IDLE_SECONDS = 2.0
+"""A connection idle longer is closed, not reused: uvicorn closes keep-alive connections idle for 5 s, and
+a request sent as it does so would fail through no fault of the server."""
 
 
 @dataclass
@@ -45,6 +50,7 @@ class Minute:
 
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
+    kinds: Counter[str] = field(default_factory=Counter)
     rss_mib: float = 0.0
     server_cpu_percent: float = 0.0
     load: float = 0.0
@@ -56,6 +62,7 @@ class Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        self.idle_since = time.monotonic()
 
     @classmethod
     async def open(cls, port: int) -> Connection:
@@ -130,21 +137,39 @@ class Soak:
         connection = None
         self.in_flight += 1
         try:
-            connection = self.idle.pop() if self.idle else await Connection.open(self.port)
+            connection = self._idle_connection() or await Connection.open(self.port)
             status, body = await asyncio.wait_for(connection.exchange(request), TIMEOUT_SECONDS)
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            ValueError,
+        ) as error:
             minute.errors += 1
+            minute.kinds[type(error).__name__] += 1
             if connection is not None:
                 connection.close()
             return
         finally:
             self.in_flight -= 1
         minute.latencies_ms.append((time.monotonic() - due) * 1000)
+        connection.idle_since = time.monotonic()
         self.idle.append(connection)
         if status != (200 if reading else 201):
             minute.errors += 1
+            minute.kinds[f"{'GET' if reading else 'POST'} {status}"] += 1
         elif not reading and len(self.stored) < 10000:
             self.stored.append(json.loads(body)["id"])
+
+    def _idle_connection(self) -> Connection | None:
+        """The connection used last, if one is idle and was not idle too long (the others are closed)."""
+        while self.idle:
+            connection = self.idle.pop()
+            if time.monotonic() - connection.idle_since < IDLE_SECONDS:
+                return connection
+            connection.close()
+        return None
 
     async def run(self, server: int) -> None:
         start = time.monotonic()
@@ -190,10 +215,16 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
+def _kinds(minute: Minute) -> str:
+    return (
+        f" ({', '.join(f'{kind}: {count}' for kind, count in minute.kinds.items())})" if minute.kinds else ""
+    )
+
+
 def _print_minute(number: int, minute: Minute, rate: float) -> None:
     print(
         f"minute {number}: {len(minute.latencies_ms) + minute.errors} requests ({rate:g}/s due), "
-        f"{minute.errors} errors, p50 {_percentile(minute.latencies_ms, 0.5):.1f} ms, "
+        f"{minute.errors} errors{_kinds(minute)}, p50 {_percentile(minute.latencies_ms, 0.5):.1f} ms, "
         f"p99 {_percentile(minute.latencies_ms, 0.99):.1f} ms; server RSS {minute.rss_mib:.1f} MiB, "
         f"CPU {minute.server_cpu_percent:.0f}% of a core; load average {minute.load:.2f}",
         flush=True,

@@ -23,6 +23,7 @@ from vertaid.services.audit import (
     verify_audit,
 )
 from vertaid.services.keys import authenticate, create_key
+from vertaid.services.ports import AuditedAssessment
 from vertaid.services.records import StoredAssessment, record_assessment
 from vertaid.store import Store, open_store
 
@@ -155,7 +156,9 @@ def test_a_record_rewritten_with_a_fresh_hash_breaks_the_next_link(store: Store,
     """An intruder who rewrites record 2 and gives it the right hash for its new content still breaks
     record 3's link to it: record 3 is named."""
     _record_four(store)
-    original = list(store.audit_trail())[1].record
+    audited = list(store.audit_trail())[1]
+    assert isinstance(audited, AuditedAssessment)
+    original = audited.record
     forged = replace(original, key_name="intruder")
     forged_hash = record_hash(forged.previous_hash, record_text(forged))
     database.tamper(
@@ -287,7 +290,7 @@ def test_the_store_needs_no_more_than_select_and_insert_on_postgresql(
             admin.execute(f'CREATE ROLE "{role}" LOGIN')
             admin.execute(f'GRANT USAGE ON SCHEMA "{postgresql_database.schema}" TO "{role}"')
             admin.execute(f'GRANT SELECT, INSERT ON assessments, audit_records, api_keys TO "{role}"')
-            admin.execute(f'GRANT SELECT ON alembic_version TO "{role}"')
+            admin.execute(f'GRANT SELECT ON alembic_version, purged_assessments TO "{role}"')
         store = open_store(restricted.url)
         _record_four(store)
         key = create_key(store, "clinic-a")

@@ -215,7 +215,7 @@ def test_check_passes_while_the_database_answers_and_names_the_cause_when_it_doe
         (tmp_path / "vertaid.db").write_bytes(b"this is not a database" * 100)
         cause = "not a database"
     else:
-        database.rows("DROP TABLE audit_records")
+        database.rows("DROP TABLE audit_records CASCADE")
         cause = "audit_records"
 
     with pytest.raises(StoreUnavailable, match=cause):

@@ -9,13 +9,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
 from vertaid.cli._store import EXIT_UNUSABLE, _fail, _opened_store
 
-__all__ = ["export", "parse_bound"]
+EXIT_NOT_CONFIRMED: Final = 1
+"""``vertaid purge`` was not confirmed: nothing was deleted."""
+
+__all__ = ["export", "parse_bound", "purge"]
 
 
 def parse_bound(text: str, option: str) -> datetime:
@@ -86,3 +89,57 @@ def export(
         _fail(f"vertaid export: cannot write {output}: {error}", EXIT_UNUSABLE)
     where = "standard output" if output == "-" else output
     sys.stderr.write(f"vertaid: {exported} stored assessments exported to {where}\n")
+
+
+def purge(
+    before: Annotated[
+        str, typer.Option(metavar="DATE", help="Delete the stored assessments made before this day or time.")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    by: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Who purges, for the audit trail (by default the login name)."),
+    ] = None,
+) -> None:
+    """Delete the stored assessments made before DATE, in one transaction, and record the purge in the
+    audit trail (their audit records stay: they name the case and assessment only by hash). Asks for
+    confirmation unless --yes; prints how many were deleted."""
+    import getpass
+
+    from vertaid.services.retention import check_purge_bound, purge_assessments
+
+    bound = _bounds(None, before, "purge")[1]
+    assert bound is not None
+    try:
+        check_purge_bound(bound, datetime.now(UTC))
+        who = by if by is not None else getpass.getuser()
+    except (ValueError, OSError) as error:  # getuser: no login name known
+        _fail(f"vertaid purge: {error}", EXIT_UNUSABLE)
+    shown = bound.isoformat()
+    with _opened_store() as store:
+        count = store.count_assessments_made(before=bound)
+        if count == 0:
+            sys.stdout.write(f"No stored assessment was made before {shown}: nothing to purge.\n")
+            return
+        if not yes:
+            question = (
+                f"Delete the {count} stored assessments made before {shown}? Their audit records stay, "
+                "and the purge is recorded"
+            )
+            try:
+                confirmed = typer.confirm(question, default=False, err=True)
+            except typer.Abort:  # no answer (standard input closed)
+                confirmed = False
+            if not confirmed:
+                _fail("vertaid purge: not confirmed; nothing was deleted", EXIT_NOT_CONFIRMED)
+        try:
+            record = purge_assessments(store, before=bound, by=who)
+        except ValueError as error:
+            _fail(f"vertaid purge: {error}", EXIT_UNUSABLE)
+    if record is None:
+        sys.stdout.write(f"No stored assessment was made before {shown}: nothing to purge.\n")
+        return
+    sys.stdout.write(
+        f"Purged {record.purged_count} stored assessments made before {shown} "
+        f"(audit record {record.sequence}, by {record.purged_by}).\n"
+    )
