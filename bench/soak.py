@@ -15,10 +15,12 @@ Most requests are ``POST /api/v1/assessments`` with one of the 20 public vignett
 share (``--reads``) are ``GET /api/v1/assessments/{id}`` of an assessment stored earlier in the run.
 
 Every minute it prints the requests, the errors (any answer but 201/200, a refused or broken connection,
-or no answer within 10 s), p50 and p99 latency, the server's resident memory (all its processes) and the
-CPU it used, and the machine's load average. At the end: the totals, and how the server's resident memory
-moved from the end of the first minute (the warm-up: caches filling) to the end of the last. The exit
-status is 1 when there was any error or the memory grew by more than ``--growth-mib``.
+or no answer within 10 s), p50 and p99 latency (and the p99 of how late the generator itself began a
+request, which is in that latency: on a busy machine the generator waits for a core too), the server's
+resident memory (all its processes) and the CPU it used, and the machine's load average. At the end: the
+totals, and how the server's resident memory moved from the end of the first minute (the warm-up: caches
+filling) to the end of the last. The exit status is 1 when there was any error or the memory grew by more
+than ``--growth-mib``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Minute:
     """What one minute of the soak saw (requests counted by the minute they were due in)."""
 
     latencies_ms: list[float] = field(default_factory=list)
+    late_ms: list[float] = field(default_factory=list)
     errors: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
     rss_mib: float = 0.0
@@ -132,7 +135,10 @@ class Soak:
 
     async def _one(self, index: int, due: float, start: float) -> None:
         minute = self.results[min(int((due - start) // 60), self.minutes - 1)]
-        reading = self.stored and self.random.random() < self.reads
+        # How late this process itself began the request: a busy machine delays the generator too, and
+        # that delay is in the latency.
+        minute.late_ms.append((time.monotonic() - due) * 1000)
+        reading = bool(self.stored) and self.random.random() < self.reads
         request = _get(self.random.choice(self.stored)) if reading else self.posts[index % len(self.posts)]
         connection = None
         self.in_flight += 1
@@ -225,7 +231,8 @@ def _print_minute(number: int, minute: Minute, rate: float) -> None:
     print(
         f"minute {number}: {len(minute.latencies_ms) + minute.errors} requests ({rate:g}/s due), "
         f"{minute.errors} errors{_kinds(minute)}, p50 {_percentile(minute.latencies_ms, 0.5):.1f} ms, "
-        f"p99 {_percentile(minute.latencies_ms, 0.99):.1f} ms; server RSS {minute.rss_mib:.1f} MiB, "
+        f"p99 {_percentile(minute.latencies_ms, 0.99):.1f} ms (the generator itself late by "
+        f"{_percentile(minute.late_ms, 0.99):.1f} ms at p99); server RSS {minute.rss_mib:.1f} MiB, "
         f"CPU {minute.server_cpu_percent:.0f}% of a core; load average {minute.load:.2f}",
         flush=True,
     )

@@ -176,56 +176,43 @@ def _full_run(server: Server) -> tuple[set[tuple[str, str | None, int]], list[st
         too_large = json.dumps(_planted_case() | {"padding": PLANTED_ID * 40_000})
         # Refused on its length before it is routed: no route to log.
         call("POST", None, 413, "/api/v1/assessments", content=too_large, headers=key)
+
         # CDS Hooks: discovery, a call whose prefetch names the patient, feedback with a comment, a
         # forged token.
-        discovery_jwt = server.signer.token(server.base + "/cds-services")
-        secrets.append(discovery_jwt)
-        call(
-            "GET", "/cds-services", 200, "/cds-services", headers={"Authorization": f"Bearer {discovery_jwt}"}
-        )
+        def signed(path: str, **options: Any) -> dict[str, str]:
+            token = server.signer.token(server.base + path, **options)
+            secrets.append(token)
+            return {"Authorization": f"Bearer {token}"}
+
+        call("GET", "/cds-services", 200, "/cds-services", headers=signed("/cds-services"))
         bundle = example_bundle("02-collapse-over-30")
         bundle["entry"][0]["resource"]["name"] = [{"family": PLANTED_NAME, "given": [PLANTED_ID]}]
         service = f"/cds-services/{PATIENT_VIEW}"
-        jwt = server.signer.token(server.base + service)
-        secrets.append(jwt)
-        cards = call(
-            "POST",
-            "/cds-services/{service_id}",
-            200,
-            service,
-            json=hook_request("patient-view", prefetch_of(bundle)),
-            headers={"Authorization": f"Bearer {jwt}"},
-        ).json()["cards"]
-        feedback_jwt = server.signer.token(server.base + service + "/feedback")
-        secrets.append(feedback_jwt)
+        hook = hook_request("patient-view", prefetch_of(bundle))
+        cards = call("POST", "/cds-services/{service_id}", 200, service, json=hook, headers=signed(service))
+        card = cards.json()["cards"][0]["uuid"]
+        comment = {"userComment": PLANTED_COMMENT}
         feedback = {
             "feedback": [
                 {
-                    "card": cards[0]["uuid"],
+                    "card": card,
                     "outcome": "overridden",
-                    "overrideReason": {"userComment": PLANTED_COMMENT},
+                    "overrideReason": comment,
                     "outcomeTimestamp": "2025-06-02T09:05:00Z",
                 }
             ]
         }
+        feedback_path = service + "/feedback"
         call(
             "POST",
             "/cds-services/{service_id}/feedback",
             200,
-            service + "/feedback",
+            feedback_path,
             json=feedback,
-            headers={"Authorization": f"Bearer {feedback_jwt}"},
+            headers=signed(feedback_path),
         )
-        expired = server.signer.token(server.base + service, issued_ago=7200)
-        secrets.append(expired)
-        call(
-            "POST",
-            "/cds-services/{service_id}",
-            401,
-            service,
-            json=hook_request("patient-view", prefetch_of(bundle)),
-            headers={"Authorization": f"Bearer {expired}"},
-        )
+        expired = signed(service, issued_ago=7200)
+        call("POST", "/cds-services/{service_id}", 401, service, json=hook, headers=expired)
     return sent, secrets
 
 
