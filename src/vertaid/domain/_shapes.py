@@ -69,7 +69,22 @@ def describe(value: object) -> str:
         return "an object"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, int) and abs(value) >= _LONGEST_SHOWN:
+        # Python refuses to write out an integer of over 4300 digits; a message needs none of them.
+        return f"a whole number of {_digits(value)} digits"
     return repr(value)
+
+
+_LONGEST_SHOWN: Final = 10**40
+"""Whole numbers from this size on are described by their length, not written out."""
+
+
+def _digits(value: int) -> int:
+    """How many decimal digits ``value`` has, found without writing it out."""
+    digits = int(abs(value).bit_length() * math.log10(2))  # never more than the true count
+    while abs(value) >= 10**digits:
+        digits += 1
+    return digits
 
 
 class Shape:
@@ -130,10 +145,15 @@ class Number(Shape):
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append((path, f"{describe(value)} is not a number"))
             return INVALID
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # a whole number beyond any float (JSON allows any number of digits)
+            problems.append((path, f"{describe(value)} is out of range: too large for a number"))
+            return INVALID
+        if not math.isfinite(number):
             problems.append((path, f"{describe(value)} is not a finite number"))
             return INVALID
-        return _check_range(float(value), self.minimum, self.maximum, self.exclusive_minimum, path, problems)
+        return _check_range(number, self.minimum, self.maximum, self.exclusive_minimum, path, problems)
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "number"}

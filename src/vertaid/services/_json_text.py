@@ -62,6 +62,8 @@ def parse_json_text(raw: bytes) -> object:
         raise UnreadableInput(
             f"is not JSON: {error.msg} (line {error.lineno}, column {error.colno})"
         ) from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise UnreadableInput("is not JSON a case can hold: a number has thousands of digits") from None
     except RecursionError:
         raise UnreadableInput(f"is nested too deeply (more than {MAX_DEPTH} levels)") from None
     if _depth(document) > MAX_DEPTH:

@@ -58,6 +58,17 @@ def _prepared(raw: bytes, key_name: str, pack: KnowledgePack) -> PreparedAssessm
     return prepare_assessment(parse_json_text(raw), key_name=key_name, pack=pack)
 
 
+def _declared_json(content_type: str | None) -> bool:
+    """Whether a body's declared type is JSON (``application/json``, ``application/*+json``), or none
+    is declared (a client that says nothing is read as sending JSON)."""
+    if content_type is None:
+        return True
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
+
+
 def _document_text(assessment_id: str, created_at: datetime, assessment_json: str) -> bytes:
     """What :func:`assessment_document` gives, as JSON, from the assessment's canonical JSON text as it
     was made for the store: a 30 KB assessment is not encoded a second time."""
@@ -93,9 +104,11 @@ def _json(document: object, status: int = 200, headers: dict[str, str] | None = 
         ),
         401: _problem("No API key, or one this service did not issue."),
         413: _problem("The body is larger than 1 MiB."),
+        415: _problem("The body is declared as something other than JSON (Content-Type)."),
         422: _problem(
             "The body is not a valid vertaid.case/1: every problem by its JSON path.", CaseProblems
         ),
+        503: _problem("The store does not answer; nothing was stored."),
     },
 )
 async def create_assessment(request: Request, key_name: ApiKeyName) -> Response:
@@ -106,6 +119,8 @@ async def create_assessment(request: Request, key_name: ApiKeyName) -> Response:
     # server's CPU per write.
     pack: KnowledgePack = request.app.state.pack
     writer: Writer = request.app.state.writer
+    if not _declared_json(request.headers.get("content-type")):
+        return problem_response(415, "The body must be a JSON document: Content-Type: application/json.")
     raw = await request.body()
     try:
         if len(raw) <= INLINE_BODY_BYTES:
@@ -135,6 +150,8 @@ async def create_assessment(request: Request, key_name: ApiKeyName) -> Response:
     responses={
         200: {"description": "The stored assessment.", "model": StoredAssessmentDocument},
         404: _problem("No assessment is stored under this id."),
+        422: _problem("The request's parameters are not valid.", CaseProblems),
+        503: _problem("The store does not answer."),
     },
 )
 async def read_assessment(assessment_id: str, store: StoreDep) -> Response:
@@ -149,6 +166,10 @@ async def read_assessment(assessment_id: str, store: StoreDep) -> Response:
     "/assessments",
     summary="The most recent stored assessments",
     response_model=list[AssessmentSummary],
+    responses={
+        422: _problem("The request's parameters are not valid (a limit out of range).", CaseProblems),
+        503: _problem("The store does not answer."),
+    },
 )
 async def list_assessments(
     store: StoreDep, limit: Annotated[int, Query(ge=1, le=500, description="How many, newest first")] = 50
