@@ -98,7 +98,7 @@ def _at(value: Any, path: _Path) -> Any:
 
 
 @st.composite
-def _mutated(draw: st.DrawFn, documents: st.SearchStrategy[Any]) -> Any:
+def mutated(draw: st.DrawFn, documents: st.SearchStrategy[Any]) -> Any:
     """A document with one to three of its parts replaced by any value, removed, or given a new member
     (or item) of any value; or, now and then, one of its lists or objects emptied."""
     document = copy.deepcopy(draw(documents))
@@ -191,7 +191,7 @@ def test_any_json_value_is_assessed_or_refused_with_invalid_case(value: object) 
 
 
 @FUZZ
-@given(_mutated(ANY_CASE))
+@given(mutated(ANY_CASE))
 def test_a_mangled_case_is_assessed_or_refused_with_invalid_case(case: object) -> None:
     """A valid case with parts replaced by any value, removed or added to: an assessment or
     ``InvalidCase`` naming paths, nothing else."""
@@ -278,7 +278,7 @@ def test_any_submitted_form_maps_to_a_case_or_problems(values: dict[str, list[st
 
 
 @FUZZ
-@given(_mutated(BUNDLES))
+@given(mutated(BUNDLES))
 def test_a_mangled_bundle_is_assessed_or_refused_with_invalid_bundle(bundle: object) -> None:
     """An example Bundle with parts replaced by any value, removed or added to: an assessment or
     ``InvalidBundle`` naming where, nothing else."""
