@@ -173,7 +173,7 @@ def _only_documented_error(call: Callable[[], object], error_type: type[InvalidC
     except error_type as error:
         assert error.problems, "an error without problems"
         for where, message in error.problems:
-            assert isinstance(where, str) and isinstance(message, str) and message
+            assert (type(where), type(message)) == (str, str) and message
         str(error)  # its message can be made (and printed by the CLI)
         return
     _strict_json(result)
@@ -267,7 +267,7 @@ def test_any_submitted_form_maps_to_a_case_or_problems(values: dict[str, list[st
     case, problems = case_from_form(values)
 
     for where, message in problems:
-        assert isinstance(where, str) and isinstance(message, str)
+        assert (type(where), type(message)) == (str, str)
     try:
         parse_case(case)
     except InvalidCase as error:

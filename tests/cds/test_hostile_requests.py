@@ -30,6 +30,7 @@ from tests.cds.conftest import (
     settings_for,
 )
 from tests.test_fuzz import mutated
+from tests.web.test_hostile_bodies import large_values_left_in_cycles
 from vertaid.store import Store, open_store
 from vertaid.web import create_app
 
@@ -137,3 +138,27 @@ def test_a_prefetch_bundle_of_thousands_of_resources_is_answered(
     response = _call(hostile_client, signer, PATIENT_VIEW, body)
 
     _assert_answered(response)
+
+
+def test_a_large_prefetch_that_cannot_be_read_is_freed_with_its_request(
+    hostile_client: TestClient, signer: Signer
+) -> None:
+    """A prefetch of thousands of resources that FHIR cannot read (the Patient's birth date is not a
+    date) is answered with a card saying so, and leaves nothing of itself in reference cycles."""
+    request = _request(BUNDLES[0], PATIENT_VIEW)
+    request["prefetch"]["patient"]["birthDate"] = "not a date"
+    searches = [
+        value for value in request["prefetch"].values() if isinstance(value, dict) and "entry" in value
+    ]
+    entry = searches[0]["entry"][0]
+    searches[0]["entry"] = [
+        {"resource": {**entry["resource"], "id": f"copy-{number}"}} for number in range(3000)
+    ]
+    body = json.dumps(request).encode()
+
+    def call() -> None:
+        response = _call(hostile_client, signer, PATIENT_VIEW, body)
+        assert response.status_code == 200
+        assert len(response.json()["cards"]) == 1
+
+    assert large_values_left_in_cycles(call) == []

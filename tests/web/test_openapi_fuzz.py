@@ -39,7 +39,7 @@ CASES: Final = [
 ]
 
 
-def _distinct_levels(case: Case) -> Case:
+def _distinct_levels(case: Case[Any]) -> Case[Any]:
     """A case body whose fractures repeat a level keeps the first of each: the case model refuses a
     level listed twice, which JSON Schema cannot say (``uniqueItems`` compares whole items)."""
     body: Any = case.body
@@ -82,7 +82,7 @@ def test_no_request_gets_a_5xx_or_an_answer_the_description_does_not_give(
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    def fuzz(case: Case) -> None:
+    def fuzz(case: Case[Any]) -> None:
         case.call_and_validate(headers={"Authorization": f"Bearer {api_key}"})
 
     fuzz()

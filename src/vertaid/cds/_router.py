@@ -17,7 +17,6 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from vertaid.cds._auth import Caller, KeySets, Unauthorized, verify_token
@@ -42,6 +41,7 @@ from vertaid.services.records import prepare_assessment
 from vertaid.store import Store
 from vertaid.web._deps import Pack, StoreDep, Write, Writer
 from vertaid.web._security import BodyTooLarge
+from vertaid.web._threads import refusable
 
 __all__ = ["PREFIX", "CdsRuntime", "json_response", "operation_outcome", "router"]
 
@@ -329,16 +329,15 @@ async def _cards(
     if not orders and not has_fracture_condition(data):
         return []  # patient-view for a patient with no vertebral fracture
     unstored = _context(runtime, request, document, service, None)
-    try:
-        read = await run_in_threadpool(case_from_fhir, data, runtime.settings.reference_time())
-    except InvalidBundle as error:
-        return [unreadable_card(error.problems, pack, unstored, orders)]
-    try:
-        prepared = await run_in_threadpool(
-            prepare_assessment, read.case, key_name=KEY_NAME_PREFIX + caller.issuer, pack=pack
-        )
-    except InvalidCase as error:
-        return [unreadable_card(read.explain(error.problems), pack, unstored, orders)]
+    # Refusals come back as values: raised across the thread pool, they would keep the prefetch in memory.
+    read = await refusable(case_from_fhir, (InvalidBundle,), data, runtime.settings.reference_time())
+    if isinstance(read, InvalidBundle):
+        return [unreadable_card(read.problems, pack, unstored, orders)]
+    prepared = await refusable(
+        prepare_assessment, (InvalidCase,), read.case, key_name=KEY_NAME_PREFIX + caller.issuer, pack=pack
+    )
+    if isinstance(prepared, InvalidCase):
+        return [unreadable_card(read.explain(prepared.problems), pack, unstored, orders)]
     stored = await writer.commit(prepared)  # with whatever other assessments wait; once committed
     card_context = _context(runtime, request, document, service, stored.id)
     if orders:

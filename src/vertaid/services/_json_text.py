@@ -47,16 +47,18 @@ def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _depth(document: object) -> int:
+    if not isinstance(document, dict | list):
+        return 0
     deepest = 0
-    stack: list[tuple[object, int]] = [(document, 1)]
+    stack: list[tuple[dict[str, object] | list[object], int]] = [(document, 1)]
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, dict | list):
-            deepest = max(deepest, depth)
-            if depth > MAX_DEPTH:
-                return depth
-            members = value.values() if isinstance(value, dict) else value
-            stack.extend((member, depth + 1) for member in members)
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            return depth
+        members = value.values() if isinstance(value, dict) else value
+        # Only lists and objects go on the stack: a megabyte of numbers costs one pass, not a push each.
+        stack.extend((member, depth + 1) for member in members if isinstance(member, dict | list))
     return deepest
 
 

@@ -49,13 +49,20 @@ def assessment_document(stored: StoredAssessment) -> dict[str, Any]:
     return {"id": stored.id, "created_at": stored.created_at.isoformat(), **stored.assessment}
 
 
-def _prepared(raw: bytes, key_name: str, pack: KnowledgePack) -> PreparedAssessment:
-    """The assessment of the case in a request's body, made ready to store (not stored).
+def _prepared(raw: bytes, key_name: str, pack: KnowledgePack) -> PreparedAssessment | Response:
+    """The assessment of the case in a request's body, made ready to store (not stored); or the answer
+    refusing the body: 400 when it is not a JSON document, 422 when it is not a valid case.
 
-    Raises:
-        UnreadableInput: the body is not a JSON document (400); InvalidCase: not a valid case (422).
+    The refusal is an answer, not an exception, so that none crosses back from the thread pool: raised
+    there, it would be kept in a reference cycle with the request's body and parsed document until the
+    next full garbage collection (measured: 7 MB per refused 1 MiB body, 1.4 GB before a collection).
     """
-    return prepare_assessment(parse_json_text(raw), key_name=key_name, pack=pack)
+    try:
+        return prepare_assessment(parse_json_text(raw), key_name=key_name, pack=pack)
+    except UnreadableInput as error:
+        return problem_response(400, f"The body {error}.")
+    except InvalidCase as error:
+        return problem_response(422, "The body is not a valid vertaid.case/1.", problems=error.problems)
 
 
 def _declared_json(content_type: str | None) -> bool:
@@ -122,20 +129,17 @@ async def create_assessment(request: Request, key_name: ApiKeyName) -> Response:
     if not _declared_json(request.headers.get("content-type")):
         return problem_response(415, "The body must be a JSON document: Content-Type: application/json.")
     raw = await request.body()
-    try:
-        if len(raw) <= INLINE_BODY_BYTES:
-            # A case of a few kilobytes is read and assessed in about a millisecond. Sending it to a
-            # thread and back would cost a fifth as much again in CPU (the GIL changes hands twice)
-            # and run no faster, so it runs here, on the event loop.
-            prepared = _prepared(raw, key_name, pack)
-        else:
-            # A larger body may hold anything up to 1 MiB, and take long to refuse: on the thread pool,
-            # it cannot hold up every other request.
-            prepared = await run_in_threadpool(_prepared, raw, key_name, pack)
-    except UnreadableInput as error:
-        return problem_response(400, f"The body {error}.")
-    except InvalidCase as error:
-        return problem_response(422, "The body is not a valid vertaid.case/1.", problems=error.problems)
+    if len(raw) <= INLINE_BODY_BYTES:
+        # A case of a few kilobytes is read and assessed in about a millisecond. Sending it to a
+        # thread and back would cost a fifth as much again in CPU (the GIL changes hands twice)
+        # and run no faster, so it runs here, on the event loop.
+        prepared = _prepared(raw, key_name, pack)
+    else:
+        # A larger body may hold anything up to 1 MiB, and take long to refuse: on the thread pool,
+        # it cannot hold up every other request.
+        prepared = await run_in_threadpool(_prepared, raw, key_name, pack)
+    if isinstance(prepared, Response):
+        return prepared
     await writer.commit(prepared)  # on the writing thread, with whatever else waits; answered once committed
     entry = prepared.entry
     location = f"{router.prefix}/assessments/{entry.id}"
