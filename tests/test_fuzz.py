@@ -179,6 +179,17 @@ def _only_documented_error(call: Callable[[], object], error_type: type[InvalidC
     _strict_json(result)
 
 
+def _read_then_assessed_or_refused(raw: bytes) -> None:
+    """``raw`` is read as JSON or refused with a one-line ``UnreadableInput``; what is read is assessed or
+    refused with ``InvalidCase``."""
+    try:
+        document = parse_json_text(raw)
+    except UnreadableInput as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    _only_documented_error(lambda: vertaid.assess(document), InvalidCase)
+
+
 # -- the case model -----------------------------------------------------------------------------------
 
 
@@ -204,12 +215,7 @@ def test_any_bytes_are_read_as_json_or_refused_with_one_reason(raw: bytes) -> No
     """The JSON reader of the CLI and the API takes any bytes (binary, cut short, spliced, with a BOM, a
     repeated key, nested thousands deep) to a value or ``UnreadableInput``; a value read then goes to the
     case model, which assesses it or raises ``InvalidCase``."""
-    try:
-        document = parse_json_text(raw)
-    except UnreadableInput as error:
-        assert str(error) and "\n" not in str(error)
-        return
-    _only_documented_error(lambda: vertaid.assess(document), InvalidCase)
+    _read_then_assessed_or_refused(raw)
 
 
 def _vignette_case() -> dict[str, Any]:
@@ -232,12 +238,7 @@ def test_a_number_beyond_a_float_is_refused_not_crashed(member: str, number: str
     case["patient"][member] = "NUMBER"
     raw = json.dumps(case).replace('"NUMBER"', number).encode()
 
-    try:
-        document = parse_json_text(raw)
-    except UnreadableInput as error:
-        assert str(error) and "\n" not in str(error)
-        return
-    _only_documented_error(lambda: vertaid.assess(document), InvalidCase)
+    _read_then_assessed_or_refused(raw)
 
 
 # -- the case form ------------------------------------------------------------------------------------
