@@ -256,8 +256,8 @@ class Store:
                 records.append(append.seal(head))
                 head = ChainHead(records[-1].sequence, records[-1].record_hash)
             # The assessments first: their records refer to them.
-            connection.execute(insert(_ASSESSMENTS), [_columns(append.entry) for append in appends])
-            connection.execute(insert(_AUDIT_RECORDS), [_columns(record) for record in records])
+            connection.execute(_INSERT_ASSESSMENTS, [_columns(append.entry) for append in appends])
+            connection.execute(_INSERT_AUDIT_RECORDS, [_columns(record) for record in records])
         return records
 
     @contextmanager
@@ -393,6 +393,9 @@ class Store:
 # The tables, not the mapped classes: the INSERTs run on a Core connection.
 _ASSESSMENTS: Final = cast(Table, AssessmentRow.__table__)
 _AUDIT_RECORDS: Final = cast(Table, AuditRecordRow.__table__)
+# Made once: a statement made afresh is coerced and keyed for SQLAlchemy's cache again at every append.
+_INSERT_ASSESSMENTS: Final = insert(_ASSESSMENTS)
+_INSERT_AUDIT_RECORDS: Final = insert(_AUDIT_RECORDS)
 _CHAIN_HEAD: Final = (
     select(AuditRecordRow.sequence, AuditRecordRow.record_hash)
     .order_by(AuditRecordRow.sequence.desc())
