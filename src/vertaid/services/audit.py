@@ -1,9 +1,13 @@
 """The audit trail (CONTRACT §5): one append-only record per stored assessment, chained by hash.
 
-A record holds the case (input), the assessment (output), the knowledge pack's digest, the time and the
-API key's name. Its hash is ``sha256(previous_hash + canonical_json(record))`` over UTF-8, with 64 zeros
-as the first record's previous hash, so changing, removing or reordering any record breaks every hash
-from there on. ``docs/store.md`` gives the exact record so that the chain can be checked without vertaid.
+A record names the case (input) and the assessment (output) by the sha256 of their stored canonical JSON
+texts, with the knowledge pack's digest, the time and the API key's name. Its hash is
+``sha256(previous_hash + canonical_json(record))`` over UTF-8, with 64 zeros as the first record's previous
+hash, so changing, removing or reordering any record, or changing a stored case or assessment, breaks the
+chain from there on. The texts are kept once, with the stored assessment (an append-only row too), not
+again in the record: half the bytes written per assessment, and a record that says nothing of the case
+itself. Records written before (format 1) hold the texts and still verify. ``docs/store.md`` gives the
+exact records so that the chain can be checked without vertaid.
 """
 
 from __future__ import annotations
@@ -31,11 +35,15 @@ __all__ = [
     "record_hash",
     "record_text",
     "sealer_for",
+    "text_sha256",
     "verify_audit",
 ]
 
-AUDIT_RECORD_FORMAT: Final = "vertaid.audit/1"
+AUDIT_RECORD_FORMAT: Final = "vertaid.audit/2"
 """Named in every record, so that a later record format can be told apart and checked by its own rule."""
+
+_TEXTS_RECORD_FORMAT: Final = "vertaid.audit/1"
+"""Records that hold the case and assessment texts themselves (written before format 2)."""
 
 GENESIS_HASH: Final = "0" * 64
 """The previous hash of the first record."""
@@ -54,18 +62,34 @@ def _timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def record_text(record: AuditEntry) -> str:
-    """The canonical JSON of one audit record (what its hash covers, with the previous hash).
+def text_sha256(text: str) -> str:
+    """The sha256 (hex digits) of a stored text's UTF-8: how a record names a case or an assessment."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    The case and assessment are stored as canonical JSON already, so splicing their texts in gives the
-    canonical JSON of the whole record without parsing them again (verification reads every record).
-    The keys ``assessment``, ``assessment_id`` and ``case`` sort before all the others.
-    """
+
+def record_text(record: AuditEntry) -> str:
+    """The canonical JSON of one audit record (what its hash covers, with the previous hash)."""
+    if record.case_json is None or record.assessment_json is None:
+        return canonical_json(
+            {
+                "assessment_id": record.assessment_id,
+                "assessment_sha256": record.assessment_sha256,
+                "case_sha256": record.case_sha256,
+                "key_name": record.key_name,
+                "knowledge_digest": record.knowledge_digest,
+                "record": AUDIT_RECORD_FORMAT,
+                "recorded_at": _timestamp(record.recorded_at),
+                "sequence": record.sequence,
+            }
+        )
+    # Format 1: the case and assessment are stored as canonical JSON already, so splicing their texts in
+    # gives the canonical JSON of the whole record without parsing them again. The keys ``assessment``,
+    # ``assessment_id`` and ``case`` sort before all the others.
     rest = canonical_json(
         {
             "key_name": record.key_name,
             "knowledge_digest": record.knowledge_digest,
-            "record": AUDIT_RECORD_FORMAT,
+            "record": _TEXTS_RECORD_FORMAT,
             "recorded_at": _timestamp(record.recorded_at),
             "sequence": record.sequence,
         }
@@ -97,8 +121,8 @@ def sealer_for(entry: AssessmentEntry) -> Seal:
             recorded_at=entry.created_at,
             key_name=entry.key_name,
             knowledge_digest=entry.knowledge_digest,
-            case_json=entry.case_json,
-            assessment_json=entry.assessment_json,
+            case_sha256=text_sha256(entry.case_json),
+            assessment_sha256=text_sha256(entry.assessment_json),
             previous_hash=previous_hash,
             record_hash="",
         )
@@ -126,9 +150,19 @@ class AuditVerdict:
 
 
 def _differences(record: AuditEntry, assessment: AssessmentEntry) -> list[str]:
+    texts: dict[str, tuple[object, object]] = (
+        {
+            "case": (record.case_json, assessment.case_json),
+            "assessment": (record.assessment_json, assessment.assessment_json),
+        }
+        if record.case_json is not None
+        else {
+            "case": (record.case_sha256, text_sha256(assessment.case_json)),
+            "assessment": (record.assessment_sha256, text_sha256(assessment.assessment_json)),
+        }
+    )
     pairs = {
-        "case": (record.case_json, assessment.case_json),
-        "assessment": (record.assessment_json, assessment.assessment_json),
+        **texts,
         "knowledge digest": (record.knowledge_digest, assessment.knowledge_digest),
         "time": (record.recorded_at, assessment.created_at),
         "key name": (record.key_name, assessment.key_name),

@@ -56,17 +56,23 @@ class AssessmentEntry:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One record of the audit trail: what was assessed, with what, when and by whom, chained by hash."""
+    """One record of the audit trail: what was assessed, with what, when and by whom, chained by hash.
+
+    A record names the case and the assessment by the sha256 of their stored texts (record format 2).
+    Records of format 1, written before, hold the texts themselves instead, and no hashes.
+    """
 
     sequence: int
     assessment_id: str
     recorded_at: datetime
     key_name: str | None
     knowledge_digest: str
-    case_json: str
-    assessment_json: str
+    case_sha256: str | None
+    assessment_sha256: str | None
     previous_hash: str
     record_hash: str
+    case_json: str | None = None
+    assessment_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final
 
-from sqlalchemy import BigInteger, DateTime, Dialect, ForeignKey, Index, MetaData, String, Text
+from sqlalchemy import BigInteger, DateTime, Dialect, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -72,19 +72,24 @@ class AssessmentRow(Base):
 
 
 class AuditRecordRow(Base):
-    """One record of the hash-chained, append-only audit trail (triggers refuse UPDATE and DELETE)."""
+    """One record of the hash-chained, append-only audit trail (triggers refuse UPDATE and DELETE).
+
+    A record names its case and assessment by the sha256 of their texts (format 2); records of format 1
+    hold the texts instead and no hashes. The assessment it names is not a foreign key: verification
+    checks that it is stored, and a retention purge may remove it while the record stays.
+    """
 
     __tablename__ = "audit_records"
 
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    assessment_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("assessments.id", ondelete="RESTRICT"), unique=True
-    )
+    assessment_id: Mapped[str] = mapped_column(String(32), unique=True)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     key_name: Mapped[str | None] = mapped_column(String(100))
     knowledge_digest: Mapped[str] = mapped_column(String(64))
-    case_json: Mapped[str] = mapped_column(Text)
-    assessment_json: Mapped[str] = mapped_column(Text)
+    case_sha256: Mapped[str | None] = mapped_column(String(64))
+    assessment_sha256: Mapped[str | None] = mapped_column(String(64))
+    case_json: Mapped[str | None] = mapped_column(Text)
+    assessment_json: Mapped[str | None] = mapped_column(Text)
     # Unique: two records chained to the same predecessor would be a fork, whatever the locking did.
     previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
     record_hash: Mapped[str] = mapped_column(String(64), unique=True)

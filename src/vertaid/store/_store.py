@@ -134,9 +134,10 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         if not in_memory:
             # Set before anything is written, so it takes only on a new file (an existing one keeps its
-            # own). An assessment and its record are two 33 KB texts: with 16 KiB pages they take fewer
-            # overflow pages and write-ahead-log frames than with SQLite's 4 KiB, and in this project's
-            # load test a server took a tenth less CPU a write and served a tenth more writes a second.
+            # own). An assessment is a 33 KB text: with 16 KiB pages it takes fewer overflow pages and
+            # write-ahead-log frames than with SQLite's 4 KiB, and in this project's load test (when the
+            # audit record held a second copy) a server took a tenth less CPU a write and served a tenth
+            # more writes a second.
             cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_BYTES}")
             cursor.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed write survives a power cut, not only a crash (the write is acknowledged).
@@ -169,9 +170,9 @@ def _postgresql_engine(url: URL) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # An assessment (about 33 KB of JSON) is stored twice, in its row and in its audit record, and
-        # PostgreSQL compresses text that long. Its default compressor, pglz, spent 1 ms of the server's
-        # CPU on each (2 ms a write: more than the web application spends on it); lz4 spends 0.2 ms, and
+        # An assessment is about 33 KB of JSON, and PostgreSQL compresses text that long. Its default
+        # compressor, pglz, spent 1 ms of the server's CPU on each (when each was stored twice, 2 ms a
+        # write: more than the web application spent on it); lz4 spends 0.2 ms, and
         # compresses these texts better (to 10 KB; pglz to 13). Used where the server has it (PostgreSQL 14
         # and later, built with lz4, as Debian's is); stored values are read back whichever compressed them.
         # Set outside a transaction, so that no rollback undoes it.
@@ -255,8 +256,8 @@ class Store:
                 records.append(append.seal(head))
                 head = ChainHead(records[-1].sequence, records[-1].record_hash)
             # The assessments first: their records refer to them.
-            connection.execute(insert(_ASSESSMENTS), [_columns(append.entry) for append in appends])
-            connection.execute(insert(_AUDIT_RECORDS), [_columns(record) for record in records])
+            connection.execute(_INSERT_ASSESSMENTS, [_columns(append.entry) for append in appends])
+            connection.execute(_INSERT_AUDIT_RECORDS, [_columns(record) for record in records])
         return records
 
     @contextmanager
@@ -392,6 +393,9 @@ class Store:
 # The tables, not the mapped classes: the INSERTs run on a Core connection.
 _ASSESSMENTS: Final = cast(Table, AssessmentRow.__table__)
 _AUDIT_RECORDS: Final = cast(Table, AuditRecordRow.__table__)
+# Made once: a statement made afresh is coerced and keyed for SQLAlchemy's cache again at every append.
+_INSERT_ASSESSMENTS: Final = insert(_ASSESSMENTS)
+_INSERT_AUDIT_RECORDS: Final = insert(_AUDIT_RECORDS)
 _CHAIN_HEAD: Final = (
     select(AuditRecordRow.sequence, AuditRecordRow.record_hash)
     .order_by(AuditRecordRow.sequence.desc())
