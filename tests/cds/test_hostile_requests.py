@@ -31,6 +31,7 @@ from tests.cds.conftest import (
 )
 from tests.test_fuzz import mutated
 from tests.web.test_hostile_bodies import large_values_left_in_cycles
+from tests.web.test_web_security import SECURITY_HEADERS
 from vertaid.store import Store, open_store
 from vertaid.web import create_app
 
@@ -162,3 +163,19 @@ def test_a_large_prefetch_that_cannot_be_read_is_freed_with_its_request(
         assert len(response.json()["cards"]) == 1
 
     assert large_values_left_in_cycles(call) == []
+
+
+def test_cds_answers_carry_the_security_headers(hostile_client: TestClient, signer: Signer) -> None:
+    """Cards (200) and an OperationOutcome (400) carry the same security headers as every other answer,
+    with the CORS header CDS Hooks clients in a browser need."""
+    cards = _call(
+        hostile_client, signer, PATIENT_VIEW, json.dumps(_request(BUNDLES[1], PATIENT_VIEW)).encode()
+    )
+    refused = _call(hostile_client, signer, PATIENT_VIEW, b"[]")
+
+    assert (cards.status_code, refused.status_code) == (200, 400)
+    for response in (cards, refused):
+        for header, value in SECURITY_HEADERS.items():
+            assert response.headers.get(header) == value, header
+        assert response.headers["access-control-allow-origin"] == "*"
+        assert response.headers["cache-control"] == "no-store"
