@@ -314,7 +314,8 @@ def parse_case(raw: object) -> Case:
     """Check ``raw`` against ``vertaid.case/1`` and return the case.
 
     Raises:
-        InvalidCase: with every problem found, each naming its JSON path.
+        InvalidCase: with every problem found, each naming its JSON path (past ``MAX_PROBLEMS``, the
+            first ones and a last one at ``$`` saying there were more).
     """
     problems = BoundedProblems(MAX_PROBLEMS)
     try:
@@ -325,7 +326,7 @@ def parse_case(raw: object) -> Case:
         stopped = (ROOT, f"has more than {MAX_PROBLEMS} problems: only the first {MAX_PROBLEMS} are listed")
         raise InvalidCase([*problems, stopped]) from None
     if problems or not isinstance(case, Case):
-        raise InvalidCase(problems or [(ROOT, "is not a valid case")])
+        raise InvalidCase(list(problems) or [(ROOT, "is not a valid case")])
     return case
 
 
