@@ -274,8 +274,8 @@ class Store:
                 records.append(append.seal(head))
                 head = ChainHead(records[-1].sequence, records[-1].record_hash)
             # The assessments first: their records refer to them.
-            connection.execute(insert(_ASSESSMENTS), [_columns(append.entry) for append in appends])
-            connection.execute(insert(_AUDIT_RECORDS), [_columns(record) for record in records])
+            connection.execute(_INSERT_ASSESSMENTS, [_columns(append.entry) for append in appends])
+            connection.execute(_INSERT_AUDIT_RECORDS, [_columns(record) for record in records])
         return records
 
     def _lock_chain(self, connection: Connection) -> None:
@@ -407,7 +407,7 @@ class Store:
                 ids.close()
                 if record.purged_count == 0:
                     return None
-                connection.execute(insert(_AUDIT_RECORDS), [_columns(record)])
+                connection.execute(_INSERT_AUDIT_RECORDS, [_columns(record)])
                 # Named first: the trigger on assessments lets only named rows be deleted.
                 connection.execute(
                     insert(_PURGED).from_select(
@@ -510,6 +510,9 @@ class Store:
 _ASSESSMENTS: Final = cast(Table, AssessmentRow.__table__)
 _AUDIT_RECORDS: Final = cast(Table, AuditRecordRow.__table__)
 _PURGED: Final = cast(Table, PurgedAssessmentRow.__table__)
+# Made once: a statement made afresh is coerced and keyed for SQLAlchemy's cache again at every append.
+_INSERT_ASSESSMENTS: Final = insert(_ASSESSMENTS)
+_INSERT_AUDIT_RECORDS: Final = insert(_AUDIT_RECORDS)
 
 
 class _PurgeMismatch(RuntimeError):
