@@ -1,7 +1,7 @@
 """A bounded soak of ``vertaid serve``: a fixed request rate for minutes, with errors, latency and the
 server's resident memory minute by minute.
 
-.venv/bin/python bench/soak.py [--minutes 5] [--rate 150] [--reads 0.25] [--workers 2] [--store sqlite]
+.venv/bin/python bench/soak.py [--minutes 10] [--rate 150] [--reads 0.25] [--workers 2] [--store sqlite]
 
 ``vertaid serve --workers N`` runs in a second process on a free loopback port, with its request log on
 (as in production; the JSON lines go to a temporary file), over an SQLite store in a temporary folder or
@@ -243,7 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--minutes", type=int, default=5, help="how long the soak runs (at least 2)")
+    parser.add_argument("--minutes", type=int, default=10, help="how long the soak runs (at least 2)")
     parser.add_argument("--rate", type=float, default=150.0, help="requests a second, held throughout")
     parser.add_argument("--reads", type=float, default=0.25, help="the share of requests that are reads")
     parser.add_argument("--workers", type=int, default=2, help="vertaid serve's worker processes")
