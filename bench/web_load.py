@@ -1,17 +1,18 @@
 """Load on ``POST /api/v1/assessments``: requests per second, p50 and p99 latency, on SQLite and PostgreSQL.
 
 .venv/bin/python bench/web_load.py [--duration 10] [--connections 8] [--threads 2] [--workers 2]
-                                   [--runs 1] [--stores sqlite,postgresql]
+                                   [--runs 1] [--stores sqlite,postgresql] [--access-log]
 
-For each store, ``vertaid serve --workers N`` runs in a second process on a free loopback port (no access
-log), with an SQLite store in a temporary folder, or a schema of its own in the PostgreSQL database
-``test`` at 127.0.0.1:5432 (dropped afterwards). wrk (Debian's package, installed here when missing and
-the user is root) posts the 20 public vignettes in turn, each with an API key, for a bounded run after a
-2-second warm-up, from a third process. Every answer must be 201: a run with any other answer is
-reported as such. Each line gives the machine's load average as the run began and as it ended: other
-work on the machine takes CPU from the server and wrk, so compare runs made while it was idle (load under
-1). The issue's target is 500 requests/s with p99 under 50 ms on a 2-core machine. Nothing here sends
-traffic anywhere but the loopback.
+For each store, ``vertaid serve --workers N`` runs in a second process on a free loopback port (its
+request log off unless ``--access-log``; its log goes to a temporary file), with an SQLite store in a
+temporary folder, or a schema of its own in the PostgreSQL database ``test`` at 127.0.0.1:5432 (dropped
+afterwards). wrk (Debian's package, installed here when missing and the user is root) posts the 20 public
+vignettes in turn, each with an API key, for a bounded run after a 2-second warm-up, from a third
+process. Every answer must be 201: a run with any other answer is reported as such. Each line gives the
+machine's load average as the run began and as it ended: other work on the machine takes CPU from the
+server and wrk, so compare runs made while it was idle (load under 1). The issue's target is 500
+requests/s with p99 under 50 ms on a 2-core machine. Nothing here sends traffic anywhere but the
+loopback.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def _script(key: str, folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _server(database_url: str, workers: int) -> Iterator[tuple[str, int]]:
+def _server(database_url: str, workers: int, access_log: bool = False) -> Iterator[tuple[str, int]]:
     """``vertaid serve`` on a free loopback port, in a process of its own; its base URL and process id."""
     port = _free_port()
     environment = os.environ | {"VERTAID_DATABASE_URL": database_url}
@@ -115,31 +116,34 @@ def _server(database_url: str, workers: int) -> Iterator[tuple[str, int]]:
         str(port),
         "--workers",
         str(workers),
-        "--no-access-log",
+        "--access-log" if access_log else "--no-access-log",
     ]
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                error = process.stderr.read().decode() if process.stderr else ""
-                sys.exit(f"vertaid serve did not start:\n{error}")
-            time.sleep(0.1)
-        yield base, process.pid
-    finally:
-        process.terminate()
+    # The log is read only when the server fails to start; a running server's lines are thrown away, as
+    # a pipe nobody reads would fill and stop the server.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=log)
+        base = f"http://127.0.0.1:{port}"
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
+                        if answer.status == 200:
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    sys.exit(f"vertaid serve did not start:\n{log.read().decode()}")
+                time.sleep(0.1)
+            yield base, process.pid
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def _run(wrk: str, script: Path, url: str, seconds: int, connections: int, threads: int) -> Result:
@@ -298,6 +302,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="vertaid serve's worker processes")
     parser.add_argument("--runs", type=int, default=1, help="measured runs of each store, one server")
     parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--access-log", action="store_true", help="serve with the request log on")
     options = parser.parse_args()
     wrk = _wrk()
     stores = {"sqlite": _sqlite, "postgresql": _postgresql}
@@ -309,7 +314,7 @@ def main() -> None:
             key = _key(database_url)
             with (
                 tempfile.TemporaryDirectory(prefix="vertaid-bench-wrk-") as folder,
-                _server(database_url, options.workers) as (base, server),
+                _server(database_url, options.workers, options.access_log) as (base, server),
             ):
                 script = _script(key, Path(folder))
                 url = f"{base}/api/v1/assessments"

@@ -22,7 +22,8 @@ from tests.test_properties import ANY_CASE
 from vertaid.domain._shapes import Record
 from vertaid.domain.case import CASE_SHAPE, parse_case
 from vertaid.fhir import InvalidBundle, assess_fhir, case_from_fhir, case_to_bundle
-from vertaid.fhir._terms import VERTAID, mapping_rows
+from vertaid.fhir._doc import mapping_markdown
+from vertaid.fhir._terms import SOURCES, VERTAID, mapping_rows, standard_codes
 
 AS_OF: Final = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)
 SNOMED: Final = "http://snomed.info/sct"
@@ -231,6 +232,38 @@ def test_a_case_id_fhir_cannot_hold_is_refused_by_the_writer() -> None:
         case_to_bundle({**BASE_CASE, "id": ""}, AS_OF)
 
 
+def test_every_standard_code_names_the_publication_it_was_read_in() -> None:
+    """Each standard code (answers included) names a known source, and the published table lists it in
+    that source's row; vertaid's own codes name none."""
+    table = {
+        line.split(" | ")[0].strip("| `"): line.split(" | ")[2]
+        for line in mapping_markdown().splitlines()
+        if line.startswith("| `") and line.split(" | ")[0].strip("| `") in SOURCES
+    }
+    codes = standard_codes()
+
+    assert codes, "the mapping has standard codes"
+    for code in codes:
+        assert code.source in SOURCES, code
+        assert f"`{code.written()}`" in table[code.source].split(", "), code
+    own = [code for row in mapping_rows() for code in row.codes if code.system == VERTAID]
+    assert own and all(code.source == "" for code in own)
+
+
+def test_a_code_seen_only_on_secondary_pages_is_marked_and_read_only_beside_vertaids_own() -> None:
+    """A code whose source is secondary is marked † in the published table, and its row also has a
+    vertaid code for the same fact, so no fact depends on it alone."""
+    secondary = [code for code in standard_codes() if SOURCES[code.source].standing == "secondary"]
+    document = mapping_markdown()
+
+    assert secondary, "the T-score LOINC codes are still only seen on coding pages"
+    for code in secondary:
+        assert not code.checked and f"`{code.written()}`†" in document
+        rows = [row for row in mapping_rows() if code in row.codes]
+        assert rows and all(any(other.system == VERTAID for other in row.codes) for row in rows), code
+    assert all(code.checked for code in standard_codes() if code not in secondary)
+
+
 def test_the_mapping_covers_every_member_of_the_case_model() -> None:
     """Every member of vertaid.case/1 (and every fracture member) has a row in the published mapping."""
     mapped = {row.field for row in mapping_rows()}
@@ -395,6 +428,17 @@ def test_an_active_diagnosis_outranks_a_resolved_one() -> None:
     assert "uncorrected" == read(add(base_bundle(), resolved, active))["patient"]["coagulopathy"]
 
 
+def test_a_thrombophilia_is_not_read_as_a_coagulopathy() -> None:
+    """ICD-10-CM D68.5-/D68.6- (thrombophilias, under "Other coagulation defects") leave coagulopathy
+    missing; D68.4 (acquired coagulation factor deficiency) and D68.311 (acquired hemophilia) count."""
+
+    def coagulopathy(code: str) -> object:
+        return read(add(base_bundle(), condition("c", ICD10CM, code)))["patient"].get("coagulopathy")
+
+    assert [None, None, None] == [coagulopathy(code) for code in ("D68.51", "D68.61", "D68.69")]
+    assert ["uncorrected", "uncorrected"] == [coagulopathy(code) for code in ("D68.4", "D68.311")]
+
+
 def test_a_drug_taken_outranks_a_referral_and_a_not_taken_statement() -> None:
     """Osteoporosis treatment: on_treatment beats referred, which beats none (a not-taken statement)."""
     statement = {
@@ -461,6 +505,24 @@ def test_the_primary_coverage_gives_the_insurance() -> None:
             add(bundle, coverage("supplement", "5", None), coverage("mcr", "1", None))
         )
     ]
+
+
+def test_a_payer_type_that_says_the_payer_is_not_known_leaves_the_insurance_missing() -> None:
+    """SOPT 9999 (no payer specified) and 99 (no typology code) leave the insurance missing, without an
+    error; 95 (worker's compensation), also under 9, is "other"."""
+    bundle = without(base_bundle(), lambda r: r["resourceType"] != "Coverage")
+
+    def insurance(code: str) -> object:
+        coverage = {
+            "resourceType": "Coverage",
+            "status": "active",
+            "type": {"coding": [{"system": "https://nahdo.org/sopt", "code": code}]},
+            "beneficiary": {"reference": "Patient/patient"},
+            "payor": [{"display": "payer"}],
+        }
+        return read(add(bundle, coverage))["patient"].get("insurance")
+
+    assert [None, None, "other"] == [insurance(code) for code in ("9999", "99", "95")]
 
 
 def test_an_inpatient_encounter_in_progress_makes_the_setting_inpatient() -> None:

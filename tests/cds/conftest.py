@@ -93,9 +93,8 @@ def _public_jwk(key: Any, kid: str, algorithm: str) -> dict[str, Any]:
     return {**jwk, "kid": kid, "alg": algorithm, "use": "sig"}
 
 
-@pytest.fixture(scope="session")
-def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
-    """The trusted client's keys, made once per run, and its public JWKS in a file."""
+def make_signer(folder: Path) -> Signer:
+    """A trusted client with new keys, its public JWKS written to ``folder``/jwks.json."""
     ec_key = ec.generate_private_key(ec.SECP384R1())
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwks = {
@@ -104,9 +103,15 @@ def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
             _public_jwk(rsa_key.public_key(), "rsa-1", "RS384"),
         ]
     }
-    path = tmp_path_factory.mktemp("cds-jwks") / "jwks.json"
+    path = folder / "jwks.json"
     path.write_text(json.dumps(jwks), encoding="utf-8")
     return Signer(ec_key, rsa_key, path)
+
+
+@pytest.fixture(scope="session")
+def signer(tmp_path_factory: pytest.TempPathFactory) -> Signer:
+    """The trusted client's keys, made once per run, and its public JWKS in a file."""
+    return make_signer(tmp_path_factory.mktemp("cds-jwks"))
 
 
 def settings_for(signer: Signer, **overrides: Any) -> CdsSettings:

@@ -102,10 +102,12 @@ def test_the_card_words_are_part_of_the_digest(pack_dir: Path) -> None:
 
 
 def test_the_shipped_pack_cites_the_standards_its_cards_follow() -> None:
-    """cds.yaml cites CDS Hooks 2.0.1 and the HL7 override reasons, and the order codes' source."""
+    """cds.yaml cites CDS Hooks 2.0.1 and the HL7 override reasons, and the order codes' sources: the
+    LCD and CMS's page naming the six codes; which code is which is still marked secondary."""
     from vertaid.knowledge import default_pack
 
     wording = default_pack().cds
     assert ("CDS Hooks 2.0.1",) == wording.sources
     assert ("HL7 non-adherence reasons",) == wording.override_sources
+    assert ("LCD L34228", "CMS RAC 0139") == wording.order_sources
     assert wording.order_status.startswith("SECONDARY")

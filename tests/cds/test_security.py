@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -139,14 +141,18 @@ def test_a_token_for_discovery_does_not_open_a_service(client: TestClient, signe
 def test_no_token_is_ever_logged(
     client: TestClient, signer: Signer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Neither a good token nor a refused one appears in the log; a refusal is logged with its issuer."""
+    """Neither a good token nor a refused one appears in the log (as vertaid serve writes it, one JSON
+    object a line); a refusal is logged with its issuer."""
+    from vertaid.logs import json_formatter
+
     good = signer.token(URL)
     expired = signer.token(URL, issued_ago=600)
     with caplog.at_level(logging.DEBUG):
         client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {good}"})
         client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {expired}"})
 
-    logged = "\n".join(record.getMessage() for record in caplog.records)
+    formatter = json_formatter()
+    logged = "\n".join(formatter.format(record) for record in caplog.records)
     assert good not in logged and expired not in logged
     assert good.split(".")[2] not in logged and expired.split(".")[2] not in logged
     assert "refused" in logged and ISSUER in logged
@@ -244,3 +250,123 @@ def test_a_malformed_token_is_a_401_never_a_failure(
     response = client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {_forged(header, claims)}"})
 
     assert (401, b"") == (response.status_code, response.content)
+
+
+def _hmac_signed(header: dict[str, Any], claims: dict[str, Any], secret: bytes) -> str:
+    """A token whose signature is a real HMAC of its content under ``secret`` (PyJWT refuses to make one
+    with a public key as the secret: here it is made by hand, as an attacker would)."""
+    import base64
+    import hashlib
+    import hmac
+
+    def part(value: bytes) -> str:
+        return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
+
+    signing_input = f"{part(json.dumps(header).encode())}.{part(json.dumps(claims).encode())}"
+    digest = {"HS256": hashlib.sha256, "HS384": hashlib.sha384}[header["alg"]]
+    signature = hmac.new(secret, signing_input.encode(), digest).digest()
+    return f"{signing_input}.{part(signature)}"
+
+
+def _public_key_secrets(signer: Signer) -> dict[str, tuple[str, bytes]]:
+    """The trusted client's public keys in every form an HMAC confusion attack would use as the secret,
+    each with the kid that names the key."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem = serialization.Encoding.PEM
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    pkcs1 = serialization.PublicFormat.PKCS1
+    jwks = {key["kid"]: key for key in json.loads(signer.jwks_path.read_text())["keys"]}
+    return {
+        "RSA PEM": ("rsa-1", signer.rsa_key.public_key().public_bytes(pem, spki)),
+        "RSA PKCS#1 PEM": ("rsa-1", signer.rsa_key.public_key().public_bytes(pem, pkcs1)),
+        "EC PEM": ("ec-1", signer.ec_key.public_key().public_bytes(pem, spki)),
+        "RSA JWK": ("rsa-1", json.dumps(jwks["rsa-1"]).encode()),
+        "EC JWK": ("ec-1", json.dumps(jwks["ec-1"]).encode()),
+    }
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "HS384"])
+@pytest.mark.parametrize("form", ["RSA PEM", "RSA PKCS#1 PEM", "EC PEM", "RSA JWK", "EC JWK"])
+def test_an_hmac_signed_with_the_public_key_as_its_secret_is_refused(
+    client: TestClient, signer: Signer, algorithm: str, form: str
+) -> None:
+    """The algorithm-confusion attack: a token 'signed' with HMAC whose secret is the issuer's public key
+    (which anyone can read from its JWKS), naming that key's kid. A verifier that let the token choose
+    its algorithm would accept it; vertaid refuses every HMAC: 401, no body."""
+    kid, secret = _public_key_secrets(signer)[form]
+    claims = {"iss": ISSUER, "aud": URL, "iat": int(time.time()), "exp": int(time.time()) + 300}
+    token = _hmac_signed({"alg": algorithm, "kid": kid, "typ": "JWT"}, claims | {"jti": f"hs-{form}"}, secret)
+
+    response = client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {token}"})
+
+    assert (401, b"") == (response.status_code, response.content)
+
+
+def _signed_as(header_algorithm: str, kid: str, key: Any, signing_algorithm: str) -> str:
+    """A token signed with ``key`` by ``signing_algorithm`` whose header then claims ``header_algorithm``."""
+    import base64
+
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": URL, "iat": now, "exp": now + 300, "jti": f"mix-{header_algorithm}-{kid}"}
+    real = jwt.encode(claims, key, algorithm=signing_algorithm, headers={"kid": kid})
+    _, payload, signature = real.split(".")
+    header = {"alg": header_algorithm, "kid": kid, "typ": "JWT"}
+    forged_header = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return f"{forged_header}.{payload}.{signature}"
+
+
+@pytest.mark.parametrize(
+    ("header_algorithm", "kid", "key_name", "signing_algorithm"),
+    [
+        ("RS384", "ec-1", "ec", "ES384"),  # the header names RSA, the kid an EC key
+        ("ES384", "rsa-1", "rsa", "RS384"),  # the header names EC, the kid an RSA key
+        ("RS384", "rsa-1", "rsa", "RS256"),  # the right key, signed with another hash
+        ("ES384", "ec-1", "attacker-ec", "ES384"),  # the trusted kid, signed by a key of the attacker's
+        ("NONE", "ec-1", "ec", "ES384"),  # 'none' in capitals, signature kept
+        ("ES256", "ec-1", "ec", "ES384"),  # an algorithm not allowed, with a good signature under it
+    ],
+)
+def test_a_token_whose_algorithm_does_not_match_its_key_is_refused(
+    client: TestClient,
+    signer: Signer,
+    header_algorithm: str,
+    kid: str,
+    key_name: str,
+    signing_algorithm: str,
+) -> None:
+    """The algorithm the header names must be one allowed and the one of the key its kid names, and
+    the signature must be that key's: any mismatch is a bare 401."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    keys = {
+        "ec": signer.ec_key,
+        "rsa": signer.rsa_key,
+        "attacker-ec": ec.generate_private_key(ec.SECP384R1()),
+    }
+    token = _signed_as(header_algorithm, kid, keys[key_name], signing_algorithm)
+
+    response = client.post(PATH, json=_body(), headers={"Authorization": f"Bearer {token}"})
+
+    assert (401, b"") == (response.status_code, response.content)
+
+
+def test_a_token_replayed_after_a_restart_is_still_refused(signer: Signer, tmp_path: Any) -> None:
+    """The token ids seen are kept in the store, not in memory: a new application over the same store
+    refuses a token the first one accepted."""
+    from tests.cds.conftest import settings_for
+    from vertaid.store import open_store
+    from vertaid.web import create_app
+
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    headers = {"Authorization": f"Bearer {signer.token(URL)}"}
+    answers = []
+    for _ in range(2):
+        store = open_store(url)
+        try:
+            with TestClient(create_app(store, cds=settings_for(signer)), base_url=BASE_URL) as client:
+                answers.append(client.post(PATH, json=_body(), headers=headers).status_code)
+        finally:
+            store.dispose()
+
+    assert [200, 401] == answers

@@ -23,6 +23,7 @@ from vertaid.services.audit import (
     verify_audit,
 )
 from vertaid.services.keys import authenticate, create_key
+from vertaid.services.ports import AuditedAssessment
 from vertaid.services.records import StoredAssessment, record_assessment
 from vertaid.store import Store, open_store
 
@@ -53,41 +54,56 @@ def test_a_trail_written_by_the_store_is_whole(store: Store, database: Database)
 
 def test_a_record_checks_out_by_the_documented_rule_alone(store: Store, database: Database) -> None:
     """docs/store.md's rule, done with hashlib and json only, gives every stored hash: sha256 of the
-    previous hash followed by the canonical JSON of the record's fields."""
+    previous hash followed by the canonical JSON of the record's fields, which name the stored case and
+    assessment by the sha256 of their texts."""
     _record_four(store)
     rows = database.rows(
-        "SELECT sequence, assessment_id, recorded_at, key_name, knowledge_digest, case_json, "
-        "assessment_json, previous_hash, record_hash FROM audit_records ORDER BY sequence"
+        "SELECT r.sequence, r.assessment_id, r.key_name, r.knowledge_digest, r.case_sha256, "
+        "r.assessment_sha256, r.previous_hash, r.record_hash, a.created_at, a.case_json, a.assessment_json "
+        "FROM audit_records r JOIN assessments a ON a.id = r.assessment_id ORDER BY r.sequence"
     )
     previous = "0" * 64
     for (
         sequence,
         assessment_id,
-        _,
         key_name,
         digest,
-        case_json,
-        assessment_json,
+        case_sha256,
+        assessment_sha256,
         previous_hash,
         stored,
+        created_at,
+        case_json,
+        assessment_json,
     ) in rows:
-        [(created_at,)] = database.rows("SELECT created_at FROM assessments WHERE id = :id", id=assessment_id)
         moment = created_at if isinstance(created_at, str) else created_at.strftime("%Y-%m-%d %H:%M:%S.%f")
         record = {
-            "record": "vertaid.audit/1",
+            "record": "vertaid.audit/2",
             "sequence": sequence,
             "assessment_id": assessment_id,
             "recorded_at": moment.replace(" ", "T")[:26] + "+00:00",
             "key_name": key_name,
             "knowledge_digest": digest,
-            "case": json.loads(case_json),
-            "assessment": json.loads(assessment_json),
+            "case_sha256": hashlib.sha256(case_json.encode("utf-8")).hexdigest(),
+            "assessment_sha256": hashlib.sha256(assessment_json.encode("utf-8")).hexdigest(),
         }
         text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
+        assert (case_sha256, assessment_sha256) == (record["case_sha256"], record["assessment_sha256"])
         assert previous_hash == previous
         assert stored == hashlib.sha256((previous + text).encode("utf-8")).hexdigest()
         previous = stored
+
+
+def test_records_keep_no_copy_of_the_case_or_the_assessment(store: Store, database: Database) -> None:
+    """A new audit record holds the hashes of the case and assessment texts, not the texts: they are
+    stored once, with the assessment."""
+    _record_four(store)
+
+    assert database.rows(
+        "SELECT count(*) FROM audit_records WHERE case_json IS NULL AND assessment_json IS NULL "
+        "AND length(case_sha256) = 64 AND length(assessment_sha256) = 64"
+    ) == [(4,)]
 
 
 def _broken(store: Store) -> tuple[bool, int | None, str]:
@@ -140,7 +156,9 @@ def test_a_record_rewritten_with_a_fresh_hash_breaks_the_next_link(store: Store,
     """An intruder who rewrites record 2 and gives it the right hash for its new content still breaks
     record 3's link to it: record 3 is named."""
     _record_four(store)
-    original = list(store.audit_trail())[1].record
+    audited = list(store.audit_trail())[1]
+    assert isinstance(audited, AuditedAssessment)
+    original = audited.record
     forged = replace(original, key_name="intruder")
     forged_hash = record_hash(forged.previous_hash, record_text(forged))
     database.tamper(
@@ -272,7 +290,7 @@ def test_the_store_needs_no_more_than_select_and_insert_on_postgresql(
             admin.execute(f'CREATE ROLE "{role}" LOGIN')
             admin.execute(f'GRANT USAGE ON SCHEMA "{postgresql_database.schema}" TO "{role}"')
             admin.execute(f'GRANT SELECT, INSERT ON assessments, audit_records, api_keys TO "{role}"')
-            admin.execute(f'GRANT SELECT ON alembic_version TO "{role}"')
+            admin.execute(f'GRANT SELECT ON alembic_version, purged_assessments TO "{role}"')
         store = open_store(restricted.url)
         _record_four(store)
         key = create_key(store, "clinic-a")
@@ -289,3 +307,111 @@ def test_the_store_needs_no_more_than_select_and_insert_on_postgresql(
         with admin_connection(postgresql_user) as admin:
             admin.execute(f'DROP OWNED BY "{role}"')
             admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def _migrated_to(database: Database, revision: str) -> None:
+    """Bring a new database to ``revision`` only, as a store of an earlier vertaid left it."""
+    from importlib.resources import files
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    config = Config()
+    config.set_main_option("script_location", str(files("vertaid.store") / "migrations"))
+    engine = create_engine(database.url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        engine.dispose()
+
+
+def _format_1_trail(database: Database, count: int) -> list[str]:
+    """``count`` assessments with audit records of format 1 (the texts in the record), written by the
+    documented rule with hashlib and json only, into a database at revision 0002; their ids."""
+    previous = GENESIS_HASH
+    ids = []
+    for sequence in range(1, count + 1):
+        case = vignette_case(CASES[sequence - 1])
+        assessment_id = uuid.uuid4().hex
+        moment = f"2025-03-0{sequence} 09:30:00.000000"
+        case_json = canonical_json(case)
+        assessment_json = canonical_json({"case_id": case.get("id"), "decision": "conservative_care"})
+        record = {
+            "record": "vertaid.audit/1",
+            "sequence": sequence,
+            "assessment_id": assessment_id,
+            "recorded_at": moment.replace(" ", "T") + "+00:00",
+            "key_name": "clinic-a",
+            "knowledge_digest": "d" * 64,
+            "case": case,
+            "assessment": json.loads(assessment_json),
+        }
+        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        record_hash_ = hashlib.sha256((previous + text).encode("utf-8")).hexdigest()
+        shared = {
+            "id": assessment_id,
+            "moment": moment,
+            "digest": "d" * 64,
+            "case": case_json,
+            "assessment": assessment_json,
+        }
+        database.rows(
+            "INSERT INTO assessments (id, created_at, key_name, knowledge_digest, case_json, "
+            "assessment_json) VALUES (:id, :moment, 'clinic-a', :digest, :case, :assessment)",
+            **shared,
+        )
+        database.rows(
+            "INSERT INTO audit_records (sequence, assessment_id, recorded_at, key_name, knowledge_digest, "
+            "case_json, assessment_json, previous_hash, record_hash) VALUES (:sequence, :id, :moment, "
+            "'clinic-a', :digest, :case, :assessment, :previous, :hash)",
+            sequence=sequence,
+            previous=previous,
+            hash=record_hash_,
+            **shared,
+        )
+        previous = record_hash_
+        ids.append(assessment_id)
+    return ids
+
+
+def test_a_trail_begun_with_records_holding_the_texts_goes_on_whole(database: Database) -> None:
+    """Records written before records named their texts by hash (format 1) still verify after the
+    migration, new records chain on from the last of them, and a changed old record is still named."""
+    _migrated_to(database, "0002")
+    _format_1_trail(database, 2)
+    store = open_store(database.url)
+    try:
+        record_assessment(store, vignette_case(CASES[2]), key_name="clinic-b")
+        record_assessment(store, vignette_case(CASES[3]), key_name="clinic-b")
+
+        assert verify_audit(store).whole
+        assert verify_audit(store).records == 4
+        assert database.rows(
+            "SELECT sequence FROM audit_records WHERE case_json IS NULL ORDER BY sequence"
+        ) == [(3,), (4,)]
+
+        database.tamper(
+            "audit_records",
+            "UPDATE audit_records SET case_json = replace(case_json, '\"age\"', '\"agf\"') "
+            "WHERE sequence = 2",
+        )
+        verdict = verify_audit(store)
+        assert (verdict.whole, verdict.first_broken) == (False, 2)
+        assert verdict.reason == "record 2 was altered: its hash does not match its content"
+    finally:
+        store.dispose()
+
+
+def test_the_migrated_trail_still_refuses_changes(database: Database) -> None:
+    """The audit table rebuilt by the migration keeps refusing UPDATE and DELETE."""
+    _migrated_to(database, "0002")
+    _format_1_trail(database, 1)
+    open_store(database.url).dispose()
+
+    for statement in ("UPDATE audit_records SET key_name = 'x'", "DELETE FROM audit_records"):
+        with pytest.raises(DBAPIError, match="append-only"):
+            database.rows(statement)
+    assert database.rows("SELECT count(*) FROM audit_records") == [(1,)]

@@ -88,7 +88,9 @@ class KeySets:
                 try:
                     self._keys[issuer] = await self._read(self._settings.issuers[issuer])
                 except (OSError, ValueError) as error:
-                    _log.warning("the JWKS of issuer %s could not be read: %s", issuer, error)
+                    _log.warning(
+                        "the issuer's JWKS could not be read", extra={"issuer": issuer, "reason": str(error)}
+                    )
         return self._keys.get(issuer, {}).get(kid)
 
     async def _read(self, location: str) -> dict[str, dict[str, Any]]:

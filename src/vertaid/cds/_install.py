@@ -24,7 +24,7 @@ async def _unauthorized(request: Request, error: Exception) -> Response:
     """A bare 401: no cards, no body, no reason (the log has the reason, never the token)."""
     reason = error.reason if isinstance(error, Unauthorized) else "refused"
     issuer = error.issuer if isinstance(error, Unauthorized) else None
-    _log.info("CDS Hooks call refused: %s (issuer %s)", reason, issuer)
+    _log.info("CDS Hooks call refused", extra={"reason": reason, "issuer": issuer})
     return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from vertaid.cds._auth import Caller, KeySets, Unauthorized, verify_token
@@ -41,6 +41,7 @@ from vertaid.services.records import prepare_assessment
 from vertaid.store import Store
 from vertaid.web._deps import Pack, StoreDep, Write, Writer
 from vertaid.web._security import BodyTooLarge
+from vertaid.web._threads import refusable
 
 __all__ = ["PREFIX", "CdsRuntime", "json_response", "operation_outcome", "router"]
 
@@ -55,6 +56,36 @@ _REQUEST_KEYS: Final = frozenset(
 _AUTHORIZATION_KEYS: Final = ("access_token", "token_type", "expires_in", "scope", "subject")
 
 router = APIRouter(prefix=PREFIX, tags=["cds-hooks"])
+
+
+class _Issue(BaseModel):
+    severity: str = Field(examples=["error"])
+    code: str = Field(examples=["invalid"])
+    diagnostics: str
+    expression: list[str] | None = None
+
+
+class OperationOutcome(BaseModel):
+    """A FHIR OperationOutcome: why a CDS Hooks call was not answered with cards."""
+
+    resourceType: str = Field(examples=["OperationOutcome"])  # FHIR's name for the member
+    issue: list[_Issue]
+
+
+def _outcome(description: str) -> dict[str, Any]:
+    return {"description": description, "model": OperationOutcome}
+
+
+_UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {
+    401: {"description": "No JWT from a trusted issuer good for this endpoint, or one seen before: no body."}
+}
+_CALL_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    **_UNAUTHORIZED,
+    400: _outcome("The body is not a CDS Hooks request this service takes."),
+    404: _outcome("No CDS Hooks service has this id."),
+    413: {"description": "The body is larger than 1 MiB."},
+    503: _outcome("The store does not answer; nothing was stored."),
+}
 
 
 @dataclass
@@ -138,7 +169,7 @@ class _BadRequest(Exception):
 # -- discovery ---------------------------------------------------------------------------------------
 
 
-@router.get("", summary="CDS Hooks discovery: the services vertaid offers")
+@router.get("", summary="CDS Hooks discovery: the services vertaid offers", responses=_UNAUTHORIZED)
 async def discovery(request: Request, store: StoreDep, writer: Write) -> Response:
     """The services, each with its hook, title, description, id and prefetch templates (JWT required)."""
     runtime = _runtime(request)
@@ -298,16 +329,15 @@ async def _cards(
     if not orders and not has_fracture_condition(data):
         return []  # patient-view for a patient with no vertebral fracture
     unstored = _context(runtime, request, document, service, None)
-    try:
-        read = await run_in_threadpool(case_from_fhir, data, runtime.settings.reference_time())
-    except InvalidBundle as error:
-        return [unreadable_card(error.problems, pack, unstored, orders)]
-    try:
-        prepared = await run_in_threadpool(
-            prepare_assessment, read.case, key_name=KEY_NAME_PREFIX + caller.issuer, pack=pack
-        )
-    except InvalidCase as error:
-        return [unreadable_card(read.explain(error.problems), pack, unstored, orders)]
+    # Refusals come back as values: raised across the thread pool, they would keep the prefetch in memory.
+    read = await refusable(case_from_fhir, (InvalidBundle,), data, runtime.settings.reference_time())
+    if isinstance(read, InvalidBundle):
+        return [unreadable_card(read.problems, pack, unstored, orders)]
+    prepared = await refusable(
+        prepare_assessment, (InvalidCase,), read.case, key_name=KEY_NAME_PREFIX + caller.issuer, pack=pack
+    )
+    if isinstance(prepared, InvalidCase):
+        return [unreadable_card(read.explain(prepared.problems), pack, unstored, orders)]
     stored = await writer.commit(prepared)  # with whatever other assessments wait; once committed
     card_context = _context(runtime, request, document, service, stored.id)
     if orders:
@@ -315,7 +345,11 @@ async def _cards(
     return [recommendation_card(stored.assessment, pack, card_context)]
 
 
-@router.post("/{service_id}", summary="Call a CDS Hooks service")
+@router.post(
+    "/{service_id}",
+    summary="Call a CDS Hooks service",
+    responses={**_CALL_ERRORS, 412: _outcome("The FHIR data the service needs could not be had.")},
+)
 async def call_service(
     service_id: str, request: Request, store: StoreDep, pack: Pack, writer: Write
 ) -> Response:
@@ -338,7 +372,12 @@ async def call_service(
 # -- feedback -------------------------------------------------------------------------------------
 
 
-@router.post("/{service_id}/feedback", summary="Feedback on a service's cards")
+@router.post(
+    "/{service_id}/feedback",
+    summary="Feedback on a service's cards",
+    response_class=Response,  # 200 with no body
+    responses=_CALL_ERRORS,
+)
 async def feedback(service_id: str, request: Request, store: StoreDep, writer: Write) -> Response:
     """Store what users did with the cards (accepted a suggestion, overrode a card); 200 with no body."""
     runtime = _runtime(request)

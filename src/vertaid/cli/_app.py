@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from vertaid.cli._cohort import cohort
+from vertaid.cli._retention import export, purge
 from vertaid.cli._store import audit_app, keys_app
 from vertaid.cli._web import demo, serve
 
@@ -261,5 +262,7 @@ def synth(
 app.command()(cohort)
 app.command()(serve)
 app.command()(demo)
+app.command()(export)
+app.command()(purge)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")

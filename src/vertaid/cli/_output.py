@@ -57,9 +57,9 @@ def write_atomically(target: str, content: bytes) -> None:
     write_chunks_atomically(target, (content,))
 
 
-def write_chunks_atomically(target: str, chunks: Iterable[bytes]) -> None:
+def write_chunks_atomically(target: str, chunks: Iterable[bytes], mode: int = 0o666) -> None:
     """Write ``chunks`` one after another to ``target`` (``-`` is standard output), as one file that
-    appears whole or not at all; memory holds one chunk at a time.
+    appears whole or not at all; memory holds one chunk at a time. ``mode``: the file's permissions.
 
     Raises:
         UnwritableOutput: with a one-line reason.
@@ -70,7 +70,7 @@ def write_chunks_atomically(target: str, chunks: Iterable[bytes]) -> None:
         sys.stdout.buffer.flush()
         return
     try:
-        with replacing(Path(target)) as partial, partial.open("wb") as handle:
+        with replacing(Path(target), mode) as partial, partial.open("wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
             handle.flush()

@@ -86,7 +86,8 @@ def create(
 
 @audit_app.command("verify")
 def verify() -> None:
-    """Check the whole audit trail: exit 0 when it is whole, 1 naming the first broken record."""
+    """Check the whole audit trail: exit 0 when it is whole (with each purge and how many assessments it
+    removed), 1 naming the first broken record."""
     from vertaid.services.audit import verify_audit
 
     with _opened_store() as store:
@@ -96,3 +97,8 @@ def verify() -> None:
         _fail(f"vertaid: the audit trail is broken at {where}: {verdict.reason}", EXIT_BROKEN_TRAIL)
     head = f"; the last record's hash is {verdict.head_hash}" if verdict.head_hash else ""
     sys.stdout.write(f"The audit trail is whole: {verdict.records} records{head}.\n")
+    for purge in verdict.purges:
+        sys.stdout.write(
+            f"Record {purge.sequence} is a purge by {purge.by} at {purge.at.isoformat()}: "
+            f"{purge.count} assessments made before {purge.before.isoformat()} removed, each accounted for.\n"
+        )

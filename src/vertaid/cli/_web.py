@@ -29,13 +29,18 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", min=1, max=64, help="Worker processes (each opens the store).")
     ] = 1,
-    access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
+    access_log: Annotated[
+        bool, typer.Option(help="Log a line for every request (method, route, status, time taken).")
+    ] = True,
 ) -> None:
     """Serve the web application (the decision aid) and the REST API, over the store VERTAID_DATABASE_URL
-    names."""
+    names. Logs one JSON object a line on standard error, never a case, a body, a query or a key."""
+    import logging
+
     import uvicorn
 
     from vertaid.cds import CdsConfigurationError, CdsSettings, warm_up
+    from vertaid.logs import configure_logging
     from vertaid.web import SECRET_KEY_VARIABLE
 
     try:  # checked before anything starts: a worker could only fail with a traceback
@@ -46,9 +51,10 @@ def serve(
     settings: dict[str, Any] = {
         "host": host,
         "port": port,
-        "access_log": access_log,
+        # uvicorn's access log holds the path and its query: vertaid's request log stands in for it.
+        "access_log": False,
+        "log_config": configure_logging(access_log=access_log),  # applied again in each worker
         "server_header": False,
-        "log_level": "info",
     }
     if workers > 1:
         # Each worker makes its own application; they sign the forms' CSRF tokens with one key.
@@ -60,7 +66,9 @@ def serve(
     from vertaid.web import create_app
 
     with _opened_store() as store:
-        sys.stderr.write(f"vertaid: serving http://{host}:{port}/ with the store {store.url}\n")
+        logging.getLogger("vertaid.cli").info(
+            "serving", extra={"url": f"http://{host}:{port}/", "store": store.url}
+        )
         app = create_app(store, cds=cds)
         warm_up()  # the FHIR models loaded and kept out of full garbage collections
         uvicorn.run(app, **settings)

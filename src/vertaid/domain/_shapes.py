@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import keyword
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ from typing import Any, Final
 __all__ = [
     "INVALID",
     "Boolean",
+    "BoundedProblems",
     "Choice",
     "Field",
     "Integer",
@@ -29,12 +31,35 @@ __all__ = [
     "Record",
     "Shape",
     "Text",
+    "TooManyProblems",
     "describe",
     "join_path",
 ]
 
 Problem = tuple[str, str]
 """A problem with an input: the JSON path of the value and what is wrong with it."""
+
+
+class TooManyProblems(Exception):
+    """Raised by :class:`BoundedProblems` when one more problem than its limit is reported."""
+
+
+class BoundedProblems(list[Problem]):
+    """A list of problems that stops the checking (``TooManyProblems``) at one past ``limit``.
+
+    A hostile document can hold a problem in every few bytes (a hundred thousand unknown members, a
+    list of a hundred thousand wrong items): listing them all costs seconds and answers with megabytes.
+    Past the limit, nobody reads them; the checks end there.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def append(self, problem: Problem) -> None:
+        if len(self) >= self.limit:
+            raise TooManyProblems()
+        super().append(problem)
 
 
 class _Invalid:
@@ -69,7 +94,22 @@ def describe(value: object) -> str:
         return "an object"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, int) and abs(value) >= _LONGEST_SHOWN:
+        # Python refuses to write out an integer of over 4300 digits; a message needs none of them.
+        return f"a whole number of {_digits(value)} digits"
     return repr(value)
+
+
+_LONGEST_SHOWN: Final = 10**40
+"""Whole numbers from this size on are described by their length, not written out."""
+
+
+def _digits(value: int) -> int:
+    """How many decimal digits ``value`` has, found without writing it out."""
+    digits = int(abs(value).bit_length() * math.log10(2))  # never more than the true count
+    while abs(value) >= 10**digits:
+        digits += 1
+    return digits
 
 
 class Shape:
@@ -130,10 +170,15 @@ class Number(Shape):
         if isinstance(value, bool) or not isinstance(value, int | float):
             problems.append((path, f"{describe(value)} is not a number"))
             return INVALID
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # a whole number beyond any float (JSON allows any number of digits)
+            problems.append((path, f"{describe(value)} is out of range: too large for a number"))
+            return INVALID
+        if not math.isfinite(number):
             problems.append((path, f"{describe(value)} is not a finite number"))
             return INVALID
-        return _check_range(float(value), self.minimum, self.maximum, self.exclusive_minimum, path, problems)
+        return _check_range(number, self.minimum, self.maximum, self.exclusive_minimum, path, problems)
 
     def json_schema(self) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "number"}
@@ -376,7 +421,8 @@ class Record(Shape):
         as they are, so it accepts nothing the full check would not, and builds the same value.
         """
         namespace: dict[str, Any] = {"_names": frozenset(self.fields), "_FULL_CHECK": _FULL_CHECK}
-        namespace.update(INVALID=INVALID, _build=self.build)
+        namespace.update(INVALID=INVALID, _build=self.build, TooManyProblems=TooManyProblems)
+        namespace["_no_problem"] = functools.partial(BoundedProblems, 0)
         lines = ["def accept(value):", "    if not value.keys() <= _names:", "        return _FULL_CHECK"]
         arguments = []
         for position, (name, required, default, check, as_is) in enumerate(self._members):
@@ -398,10 +444,15 @@ class Record(Shape):
                     f"        {held} = {f'float({member})' if to_float else member}",
                 ]
             # Any other value: its own check, whose problems (if any) the full check will report.
+            # (A problem ends the quick check at once: a list of a hundred thousand wrong items is not
+            # checked through twice.)
             lines += [
                 "    else:",
-                f"        {held} = _check{position}({member}, '', unreported := [])",
-                f"        if {held} is INVALID or unreported:",
+                "        try:",
+                f"            {held} = _check{position}({member}, '', _no_problem())",
+                "        except TooManyProblems:",
+                "            return _FULL_CHECK",
+                f"        if {held} is INVALID:",
                 "            return _FULL_CHECK",
             ]
             arguments.append(f"{name}={held}" if name.isidentifier() and not keyword.iskeyword(name) else "")
@@ -439,7 +490,8 @@ class Record(Shape):
         for key in value:
             if key not in self.fields:
                 ok = False
-                problems.append((join_path(path, str(key)), _unknown_member(str(key), self.fields)))
+                name = str(key)
+                problems.append((join_path(path, _shown_name(name)), _unknown_member(name, self.fields)))
         members: dict[str, Any] = {}
         for name, required, default, check, as_is in self._members:
             member: Any = value.get(name)
@@ -529,7 +581,19 @@ def _slotted_record(build: Callable[..., Any], names: list[str]) -> bool:
     )
 
 
+_LONGEST_NAME: Final = 100
+"""A member name longer than this is shown shortened, and no known name is suggested for it (none of
+the known names is near that long)."""
+
+
+def _shown_name(key: str) -> str:
+    """A member's name as a path shows it: a name of a megabyte is not sent back whole."""
+    return key if len(key) <= _LONGEST_NAME else key[: _LONGEST_NAME - 3] + "..."
+
+
 def _unknown_member(key: str, known: Sequence[str] | Mapping[str, Any]) -> str:
+    if len(key) > _LONGEST_NAME:
+        return "unknown field"
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
     if close:
         return f"unknown field (did you mean '{close[0]}'?)"

@@ -24,10 +24,10 @@ from vertaid.domain.engine import (
 )
 from vertaid.domain.facts import CaseFacts
 from vertaid.domain.morphometry import deformity_type, genant_grade, height_loss_from_morphometry
-from vertaid.domain.pack import KnowledgePack, Outcome, Rule, Wording
+from vertaid.domain.pack import Conflict, KnowledgePack, Outcome, Rule, Wording
 from vertaid.domain.what_if import WhatIf, what_would_change
 
-__all__ = ["ASSESSMENT_SCHEMA_ID", "assess_case", "fixed_sections"]
+__all__ = ["ASSESSMENT_SCHEMA_ID", "assess_case", "conflict_entry", "fixed_sections"]
 
 ASSESSMENT_SCHEMA_ID: Final = "vertaid.assessment/1"
 
@@ -187,16 +187,18 @@ def _conflicts(fired: set[str], decision: Decision, pack: KnowledgePack) -> list
         touched.update(conflicts_by_trigger.get("augmentation", ()))
     for rule_id in fired:
         touched.update(conflicts_by_trigger.get(rule_id, ()))
-    return [
-        {
-            "id": conflict.id,
-            "topic": conflict.topic,
-            "sources": list(conflict.sources),
-            "positions": conflict.positions,
-            "resolution": conflict.resolution,
-        }
-        for conflict in (pack.conflicts[position] for position in sorted(touched))
-    ]
+    return [conflict_entry(pack.conflicts[position]) for position in sorted(touched)]
+
+
+def conflict_entry(conflict: Conflict) -> dict[str, Any]:
+    """How an assessment lists one of the pack's conflicts of evidence (the same for every case)."""
+    return {
+        "id": conflict.id,
+        "topic": conflict.topic,
+        "sources": list(conflict.sources),
+        "positions": conflict.positions,
+        "resolution": conflict.resolution,
+    }
 
 
 def _conflicts_by_trigger(pack: KnowledgePack) -> dict[str, tuple[int, ...]]:

@@ -14,6 +14,7 @@ from typing import Final
 from vertaid.domain._shapes import (
     ROOT,
     Boolean,
+    BoundedProblems,
     Choice,
     Field,
     Integer,
@@ -22,6 +23,7 @@ from vertaid.domain._shapes import (
     Problem,
     Record,
     Text,
+    TooManyProblems,
 )
 
 __all__ = [
@@ -51,6 +53,10 @@ LEVELS: Final[tuple[str, ...]] = (
 
 PRIORITIES: Final = ("pain_relief", "posture", "lowest_cost", "lowest_risk", "fast_recovery")
 MODALITIES: Final = ("analgesics", "brace", "physical_therapy", "rest", "other")
+
+MAX_PROBLEMS: Final = 100
+"""The most problems an invalid case is refused with: checking stops at the next one (a case has
+about three hundred members at most; a document with more problems than this is not a mistyped case)."""
 
 
 class InvalidCase(ValueError):
@@ -308,14 +314,19 @@ def parse_case(raw: object) -> Case:
     """Check ``raw`` against ``vertaid.case/1`` and return the case.
 
     Raises:
-        InvalidCase: with every problem found, each naming its JSON path.
+        InvalidCase: with every problem found, each naming its JSON path (past ``MAX_PROBLEMS``, the
+            first ones and a last one at ``$`` saying there were more).
     """
-    problems: list[Problem] = []
-    case = CASE_SHAPE.check(raw, ROOT, problems)
-    # Checked on the raw input so that a repeated level is reported beside any other problem.
-    _check_distinct_levels(raw, problems)
+    problems = BoundedProblems(MAX_PROBLEMS)
+    try:
+        case = CASE_SHAPE.check(raw, ROOT, problems)
+        # Checked on the raw input so that a repeated level is reported beside any other problem.
+        _check_distinct_levels(raw, problems)
+    except TooManyProblems:
+        stopped = (ROOT, f"has more than {MAX_PROBLEMS} problems: only the first {MAX_PROBLEMS} are listed")
+        raise InvalidCase([*problems, stopped]) from None
     if problems or not isinstance(case, Case):
-        raise InvalidCase(problems or [(ROOT, "is not a valid case")])
+        raise InvalidCase(list(problems) or [(ROOT, "is not a valid case")])
     return case
 
 

@@ -88,9 +88,11 @@ from onset and imaging.
 
 Codes are matched by system and code (ICD-10-CM without its dot; a code shown with a trailing `-`
 matches every code under it). Standard codes are used where one exists; vertaid's own code system holds
-the rest, and a coding of it may sit beside a site's own coding of the same concept. A code marked †
-was named from knowledge of its code system and has not yet been checked in the code system's own
-publication: check it there before relying on it.
+the rest, and a coding of it may sit beside a site's own coding of the same concept. Each standard code
+was read in the publication listed for it below (where the standard codes were read), and its display is
+that publication's wording. A code marked † was seen only in secondary pages, not in its code system's
+own publication: it is read only beside a vertaid code for the same fact, and should be checked before a
+site relies on it.
 
 ## The mapping
 
@@ -100,6 +102,16 @@ row unless its note says otherwise.
 | case member | resource | element | code system | codes | note |
 |---|---|---|---|---|---|
 {rows}
+
+## Where the standard codes were read
+
+Standing: *primary*, the code system's own publication or a verbatim copy of it; *corroborated*,
+independent copies that agree, as the project's standards reference records them; *secondary*, coding
+pages only (the codes marked †).
+
+| source | standing | codes | publication | read in |
+|---|---|---|---|---|
+{sources}
 
 ## vertaid's code system
 
@@ -117,6 +129,7 @@ def mapping_markdown() -> str:
         statuses="\n".join(_status_rows()),
         systems="\n".join(f"| {name} | `{system}` |" for system, name in _terms.SYSTEM_NAMES.items()),
         rows="\n".join(_mapping_rows()),
+        sources="\n".join(_source_rows()),
         vertaid=_terms.VERTAID,
         codes="\n".join(
             f"| `{code}` | {display} |" for code, display in sorted(_terms.VERTAID_CODES.items())
@@ -142,6 +155,19 @@ def _status_rows() -> list[str]:
         aside = ", ".join(f"`{status}`" for status, use in statuses.items() if not use)
         rows.append(f"| {resource} ({element}) | {counts} | {aside} |")
     return rows
+
+
+def _source_rows() -> list[str]:
+    """One line per source and the standard codes read in it."""
+    codes: dict[str, list[str]] = {source: [] for source in _terms.SOURCES}
+    for code in _terms.standard_codes():
+        if code.written() not in codes[code.source]:
+            codes[code.source].append(code.written())
+    return [
+        f"| `{key}` | {source.standing} | {', '.join(f'`{code}`' for code in codes[key])} "
+        f"| {source.title} | {source.where} |"
+        for key, source in _terms.SOURCES.items()
+    ]
 
 
 def _mapping_rows() -> list[str]:

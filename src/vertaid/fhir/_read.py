@@ -398,9 +398,13 @@ class _Reader:
         if not self._counts(item, "status", coverage.status, COVERAGE_STATUS):
             return
         where = f"{item.label}.type"
-        insurance = _lookup(terms.COVERAGE_TYPES, _codings(coverage.type))
-        if insurance is None:
+        codings = _codings(coverage.type)
+        kinds = [kind for code, kind in terms.COVERAGE_TYPES if _matches(code, codings)]
+        if not kinds:
             self._problem(where, "does not say the kind of insurance (a SOPT or coverage-selfpay code)")
+            return
+        insurance = kinds[0]
+        if insurance is None:  # a code that says the payer is not known: the insurance stays missing
             return
         self._record(
             item, "patient.insurance", None, _Evidence(insurance, where, group=str(coverage.order or ""))

@@ -5,9 +5,10 @@ Everything the adapter knows about codes is in this module, as data: the reader 
 their codes from here, so they cannot drift apart. Clinical policy is not here: these tables only say
 where in a FHIR resource a fact of the case is written, never what the fact means for the decision.
 
-Standard codes are used where one exists and its meaning is confirmed (SNOMED CT, LOINC, ICD-10-CM,
-ATC, RxNorm, HL7 terminology). Where none exists the code is vertaid's own, in one code system,
-:data:`VERTAID`, whose every code is listed in :data:`VERTAID_CODES`.
+Standard codes are used where one exists (SNOMED CT, LOINC, ICD-10-CM, ATC, RxNorm, SOPT, HL7
+terminology); each names the publication it was read in (:data:`SOURCES`), and its display is that
+publication's wording. Where none exists the code is vertaid's own, in one code system, :data:`VERTAID`,
+whose every code is listed in :data:`VERTAID_CODES`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "OBSERVATIONS",
     "REFERRALS",
     "SNOMED",
+    "SOURCES",
     "VERTAID",
     "VERTAID_CODES",
     "VERTEBRAE",
@@ -42,7 +44,10 @@ __all__ = [
     "ObservationMapping",
     "ReferralMapping",
     "Row",
+    "Source",
+    "Standing",
     "mapping_rows",
+    "standard_codes",
 ]
 
 # -- code systems --------------------------------------------------------------------------------
@@ -80,17 +85,105 @@ SYSTEM_NAMES: Final = {
 }
 
 
+Standing = Literal["primary", "corroborated", "secondary"]
+"""How far a source can be trusted for a code: ``primary`` is the code system's own publication (or a
+verbatim copy of it); ``corroborated``, independent copies that agree, as the project's reference
+records them; ``secondary``, a coding page or a copy of unknown faithfulness only."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """A publication standard codes were read in."""
+
+    title: str
+    where: str
+    """Where it was read: an address, or a repository and path (with the package that ships a file)."""
+    standing: Standing
+
+
+SOURCES: Final[dict[str, Source]] = {
+    "cdc-icd10cm-2026": Source(
+        "ICD-10-CM Tabular List of Diseases and Injuries, FY2026 (April 1, 2026 update), CDC/NCHS",
+        "icd10c-tabular-April-1-2026.xml, the CDC's file as shipped in the PyPI package simple-icd-10-cm "
+        "1.5.0 (simple_icd_10_cm/data/); published at https://www.cdc.gov/nchs/icd/icd-10-cm/files.html",
+        "primary",
+    ),
+    "who-atc-2026": Source(
+        "ATC/DDD Index, WHO Collaborating Centre for Drug Statistics Methodology",
+        "the whole index as copied from the Centre's site on 2026-04-25: GitHub fabkury/atcd, "
+        "'WHO ATC-DDD 2026-04-25.csv'; levels B01A and M05BA also on https://www.whocc.no/atc_ddd_index/",
+        "primary",
+    ),
+    "phdsc-sopt-9.2": Source(
+        "Source of Payment Typology 9.2 (PHDSC; https://nahdo.org/sopt), expansion 20240502 of the NLM "
+        "VSAC value set Payer Type 2.16.840.1.114222.4.11.3591",
+        "GitHub cqframework/ecqm-content-qicore-2024, "
+        "input/vocabulary/valueset/external/valueset-2.16.840.1.114222.4.11.3591.json",
+        "primary",
+    ),
+    "hl7-coverage-selfpay": Source(
+        "HL7 Terminology CodeSystem coverage-selfpay",
+        "GitHub HL7/UTG, input/sourceOfTruth/fhir/codeSystems/CodeSystem-coverage-selfpay.xml",
+        "primary",
+    ),
+    "hl7-act-encounter-code": Source(
+        "HL7 Terminology ValueSet v3-ActEncounterCode (codes of CodeSystem v3-ActCode), package "
+        "hl7.fhir.r5.core 5.0.0",
+        "the package's listing in GitHub GinoCanessa/fhir-cross-version-source, "
+        "docs/R5/ValueSets/ActEncounterCode.md",
+        "primary",
+    ),
+    "dicom-cid-7603": Source(
+        "DICOM PS3.16 CID 7603 Vertebra (SNOMED CT codes and code meanings)",
+        "https://dicom.nema.org/medical/dicom/current/output/chtml/part16/sect_CID_7603.html, read in GitHub "
+        "bvdh/dicom-terminology-in-fhir, input/fsh/ValueSet-dicom-cid-7603-Vertebra.fsh",
+        "primary",
+    ),
+    "dicom-cid-6096": Source(
+        "DICOM PS3.16 CID 6096 Pregnancy Status",
+        "GitHub bvdh/dicom-terminology-in-fhir, input/fsh/ValueSet-dicom-cid-6096-PregnancyStatus.fsh",
+        "primary",
+    ),
+    "hl7-ips-pregnancy": Source(
+        "HL7 International Patient Summary IG 1.1.0: profile Observation-pregnancy-status-uv-ips (code "
+        "82810-3) and ConceptMap loinc-pregnancy-status-to-snomed-ct-uv-ips (LOINC answers and SNOMED CT)",
+        "http://hl7.org/fhir/uv/ips/STU1.1/ConceptMap-loinc-pregnancy-status-to-snomed-ct-uv-ips.html",
+        "primary",
+    ),
+    "reference-corroborated": Source(
+        "The project's standards reference, marked CONFIRMED there from independent copies that agree: "
+        "42942008 (NCBI MedGen C0262431, an ACR RadElement finding model, a FHIR value set), 72514-3 "
+        "(FHIR profiles and value sets), RxNorm 46041 (RxNav JSON) and 77655 (OHDSI concept set)",
+        "not read in SNOMED CT, LOINC or RxNorm's own releases",
+        "corroborated",
+    ),
+    "loinc-coding-pages": Source(
+        "LOINC DXA T-score terms as shown on coding pages (findacode.com, healthassure.in), which agree",
+        "https://www.findacode.com/loinc/38267-1--dxa-lumbar-spine-t-score-bone-density.html and the "
+        "pages of 38263-0 and 38264-8; not read in a LOINC release",
+        "secondary",
+    ),
+}
+"""Every publication a standard code of the mapping was read in, by id (the published table lists them)."""
+
+
 @dataclass(frozen=True)
 class Code:
-    """A code in a system; ``prefix`` codes also match every code under them (ICD-10-CM, ATC, SOPT)."""
+    """A code in a system; ``prefix`` codes also match every code under them (ICD-10-CM, ATC, SOPT).
+
+    A standard code names the :data:`SOURCES` entry it was read in; vertaid's own codes name none."""
 
     system: str
     code: str
     display: str
     prefix: bool = False
-    checked: bool = True
-    """Read in the code system's own publication (or the project's reference). ``False``: named from
-    knowledge of the code system, still to be checked there; the published table marks it."""
+    source: str = ""
+
+    @property
+    def checked(self) -> bool:
+        """Whether the code was read where it can be trusted (vertaid's own, or a source that is not
+        merely secondary); the published table marks the others."""
+        return self.system == VERTAID or SOURCES[self.source].standing != "secondary"
 
     def matches(self, system: str | None, code: str | None) -> bool:
         """Whether a coding (``system``, ``code``) is this code or, for a prefix, one under it."""
@@ -117,6 +210,21 @@ def _vertaid(code: str, display: str) -> Code:
     return Code(VERTAID, code, display)
 
 
+def _icd(code: str, display: str, prefix: bool = True) -> Code:
+    """An ICD-10-CM code as the CDC's tabular list gives it (a category or subcategory and its codes)."""
+    return Code(ICD10CM, code, display, prefix, "cdc-icd10cm-2026")
+
+
+def _atc(code: str, display: str, prefix: bool = False) -> Code:
+    """An ATC group (a prefix) or substance as the WHO index names it."""
+    return Code(ATC, code, display, prefix, "who-atc-2026")
+
+
+def _sopt(code: str, display: str, prefix: bool = True) -> Code:
+    """A Source of Payment Typology code and the codes under it."""
+    return Code(SOPT, code, display, prefix, "phdsc-sopt-9.2")
+
+
 # -- vertaid's own codes ---------------------------------------------------------------------------
 
 VERTAID_CODES: Final[dict[str, str]] = {}
@@ -132,7 +240,7 @@ def _own(code: str, display: str) -> Code:
 # -- vertebrae -------------------------------------------------------------------------------------
 
 _VERTEBRA_SNOMED: Final = {
-    # DICOM CID 7603 "Vertebra" (SNOMED CT "Bone structure of ...").
+    # DICOM CID 7603 "Vertebra": SNOMED CT codes, shown with the CID's code meanings ("T12 vertebra").
     "C1": "14806007",
     "C2": "39976000",
     "C3": "113205007",
@@ -160,7 +268,10 @@ _VERTEBRA_SNOMED: Final = {
 }
 
 VERTEBRAE: Final[dict[str, Code]] = {
-    **{level: Code(SNOMED, code, f"Bone structure of {level}") for level, code in _VERTEBRA_SNOMED.items()},
+    **{
+        level: Code(SNOMED, code, f"{level} vertebra", source="dicom-cid-7603")
+        for level, code in _VERTEBRA_SNOMED.items()
+    },
     # CID 7603 stops at L5; the case model also names S1.
     "S1": _own("vertebra-s1", "First sacral vertebra (S1)"),
 }
@@ -173,34 +284,26 @@ assert tuple(VERTEBRAE) == LEVELS, "every level of the case model has exactly on
 FRACTURE_CODES: Final[tuple[tuple[Code, str | None], ...]] = (
     # A Condition with one of these codes is a vertebral fracture; the second member is the cause the
     # code states (None: the code does not say).
-    (Code(SNOMED, "42942008", "Compression fracture of vertebral column"), None),
     (
-        Code(
-            ICD10CM,
-            "M80.08",
-            "Age-related osteoporosis with current pathological fracture, vertebra(e)",
-            prefix=True,
-        ),
-        "osteoporotic",
+        Code(SNOMED, "42942008", "Compression fracture of vertebral column", source="reference-corroborated"),
+        None,
     ),
     (
-        Code(ICD10CM, "M80.88", "Other osteoporosis with current pathological fracture, vertebra(e)", True),
+        _icd("M80.08", "Age-related osteoporosis with current pathological fracture, vertebra(e)"),
         "osteoporotic",
     ),
+    (_icd("M80.88", "Other osteoporosis with current pathological fracture, vertebra(e)"), "osteoporotic"),
     # M48.5- excludes osteoporotic, neoplastic and traumatic fractures but names no cause of its own.
-    (Code(ICD10CM, "M48.5", "Collapsed vertebra, not elsewhere classified", prefix=True), None),
-    (Code(ICD10CM, "S12.0", "Fracture of first cervical vertebra", prefix=True, checked=False), "traumatic"),
-    (Code(ICD10CM, "S12.1", "Fracture of second cervical vertebra", prefix=True, checked=False), "traumatic"),
-    (Code(ICD10CM, "S12.2", "Fracture of third cervical vertebra", prefix=True, checked=False), "traumatic"),
-    (Code(ICD10CM, "S12.3", "Fracture of fourth cervical vertebra", prefix=True, checked=False), "traumatic"),
-    (Code(ICD10CM, "S12.4", "Fracture of fifth cervical vertebra", prefix=True, checked=False), "traumatic"),
-    (Code(ICD10CM, "S12.5", "Fracture of sixth cervical vertebra", prefix=True, checked=False), "traumatic"),
-    (
-        Code(ICD10CM, "S12.6", "Fracture of seventh cervical vertebra", prefix=True, checked=False),
-        "traumatic",
-    ),
-    (Code(ICD10CM, "S22.0", "Fracture of thoracic vertebra", prefix=True), "traumatic"),
-    (Code(ICD10CM, "S32.0", "Fracture of lumbar vertebra", prefix=True), "traumatic"),
+    (_icd("M48.5", "Collapsed vertebra, not elsewhere classified"), None),
+    (_icd("S12.0", "Fracture of first cervical vertebra"), "traumatic"),
+    (_icd("S12.1", "Fracture of second cervical vertebra"), "traumatic"),
+    (_icd("S12.2", "Fracture of third cervical vertebra"), "traumatic"),
+    (_icd("S12.3", "Fracture of fourth cervical vertebra"), "traumatic"),
+    (_icd("S12.4", "Fracture of fifth cervical vertebra"), "traumatic"),
+    (_icd("S12.5", "Fracture of sixth cervical vertebra"), "traumatic"),
+    (_icd("S12.6", "Fracture of seventh cervical vertebra"), "traumatic"),
+    (_icd("S22.0", "Fracture of thoracic vertebra"), "traumatic"),
+    (_icd("S32.0", "Fracture of lumbar vertebra"), "traumatic"),
     # No standard code states every cause the case model knows: vertaid's pre-coordinated ones do.
     (_own("osteoporotic-vertebral-fracture", "Osteoporotic vertebral compression fracture"), "osteoporotic"),
     (_own("malignant-vertebral-fracture", "Vertebral compression fracture due to malignancy"), "malignant"),
@@ -286,16 +389,18 @@ PRIORITY_ANSWERS: Final = _answers(
 
 _YES_NO: Final = "boolean"
 LOWEST_T_SCORE: Final = _own("lowest-dxa-t-score", "Lowest DXA T-score of the sites measured")
-PREGNANT: Final = Code(SNOMED, "77386006", "Pregnant")
-NOT_PREGNANT: Final = Code(SNOMED, "60001007", "Not pregnant")
+PREGNANT: Final = Code(SNOMED, "77386006", "Pregnant", source="hl7-ips-pregnancy")
+NOT_PREGNANT: Final = Code(SNOMED, "60001007", "Not pregnant", source="hl7-ips-pregnancy")
 
 OBSERVATIONS: Final[tuple[ObservationMapping, ...]] = (
     ObservationMapping(
         "patient.t_score",
         (
-            Code(LOINC, "38267-1", "DXA Lumbar spine [T-score] Bone density"),
-            Code(LOINC, "38263-0", "DXA Femur [T-score] Bone density"),
-            Code(LOINC, "38264-8", "DXA Hip [T-score] Bone density"),
+            # Seen on coding pages only (marked in the published table); vertaid's own code beside
+            # them carries the same value.
+            Code(LOINC, "38267-1", "DXA Lumbar spine [T-score] Bone density", source="loinc-coding-pages"),
+            Code(LOINC, "38263-0", "DXA Femur [T-score] Bone density", source="loinc-coding-pages"),
+            Code(LOINC, "38264-8", "DXA Hip [T-score] Bone density", source="loinc-coding-pages"),
             LOWEST_T_SCORE,
         ),
         "decimal",
@@ -321,20 +426,27 @@ OBSERVATIONS: Final[tuple[ObservationMapping, ...]] = (
     ),
     ObservationMapping(
         "patient.pregnant",
-        (Code(LOINC, "82810-3", "Pregnancy status"),),
+        (Code(LOINC, "82810-3", "Pregnancy status", source="hl7-ips-pregnancy"),),
         "code",
         answers=(
             (PREGNANT, True),
-            (Code(LOINC, "LA15173-0", "Pregnant"), True),
+            (Code(LOINC, "LA15173-0", "Pregnant", source="hl7-ips-pregnancy"), True),
             (NOT_PREGNANT, False),
-            (Code(LOINC, "LA26683-5", "Not pregnant"), False),
-            (Code(SNOMED, "261665006", "Unknown"), None),
-            (Code(LOINC, "LA4489-6", "Unknown"), None),
+            (Code(LOINC, "LA26683-5", "Not pregnant", source="hl7-ips-pregnancy"), False),
+            (Code(SNOMED, "261665006", "Unknown", source="dicom-cid-6096"), None),
+            (Code(LOINC, "LA4489-6", "Unknown", source="hl7-ips-pregnancy"), None),
         ),
     ),
     ObservationMapping(
         "pain.nrs",
-        (Code(LOINC, "72514-3", "Pain severity - 0-10 verbal numeric rating [Score] - Reported"),),
+        (
+            Code(
+                LOINC,
+                "72514-3",
+                "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
+                source="reference-corroborated",
+            ),
+        ),
         "integer",
         units=("{score}",),
     ),
@@ -458,10 +570,19 @@ CONDITIONS: Final[tuple[ConditionMapping, ...]] = (
         "patient.coagulopathy",
         (
             _own("coagulopathy", "Coagulopathy"),
-            Code(ICD10CM, "D65", "Disseminated intravascular coagulation", prefix=True, checked=False),
-            Code(ICD10CM, "D66", "Hereditary factor VIII deficiency", prefix=True, checked=False),
-            Code(ICD10CM, "D67", "Hereditary factor IX deficiency", prefix=True, checked=False),
-            Code(ICD10CM, "D68", "Other coagulation defects", prefix=True, checked=False),
+            _icd("D65", "Disseminated intravascular coagulation [defibrination syndrome]"),
+            _icd("D66", "Hereditary factor VIII deficiency"),
+            _icd("D67", "Hereditary factor IX deficiency"),
+            # D68 (Other coagulation defects) also holds the thrombophilias, D68.5- and D68.6-: clotting
+            # too readily is not the bleeding disorder a coagulopathy is here, so only its other
+            # subcategories count.
+            _icd("D68.0", "Von Willebrand disease"),
+            _icd("D68.1", "Hereditary factor XI deficiency"),
+            _icd("D68.2", "Hereditary deficiency of other clotting factors"),
+            _icd("D68.3", "Hemorrhagic disorder due to circulating anticoagulants"),
+            _icd("D68.4", "Acquired coagulation factor deficiency"),
+            _icd("D68.8", "Other specified coagulation defects"),
+            _icd("D68.9", "Coagulation defect, unspecified"),
         ),
         active="uncorrected",
         inactive="corrected",
@@ -470,22 +591,22 @@ CONDITIONS: Final[tuple[ConditionMapping, ...]] = (
         "patient.active_infection",
         (
             _own("active-infection", "Active systemic or surgical-site infection"),
-            Code(ICD10CM, "A40", "Streptococcal sepsis", prefix=True, checked=False),
-            Code(ICD10CM, "A41", "Other sepsis", prefix=True, checked=False),
+            _icd("A40", "Streptococcal sepsis"),
+            _icd("A41", "Other sepsis"),
         ),
     ),
     ConditionMapping(
         "patient.osteomyelitis_or_discitis",
         (
             _own("osteomyelitis-or-discitis", "Osteomyelitis or discitis"),
-            Code(ICD10CM, "M46.2", "Osteomyelitis of vertebra", prefix=True),
-            Code(ICD10CM, "M46.3", "Infection of intervertebral disc (pyogenic)", prefix=True),
-            Code(ICD10CM, "M46.4", "Discitis, unspecified", prefix=True),
+            _icd("M46.2", "Osteomyelitis of vertebra"),
+            _icd("M46.3", "Infection of intervertebral disc (pyogenic)"),
+            _icd("M46.4", "Discitis, unspecified"),
         ),
     ),
     ConditionMapping(
         "patient.pregnant",
-        (PREGNANT, Code(ICD10CM, "Z33.1", "Pregnant state, incidental", checked=False)),
+        (PREGNANT, _icd("Z33.1", "Pregnant state, incidental", prefix=False)),
         written=False,
     ),
 )
@@ -525,10 +646,10 @@ MEDICATIONS: Final[tuple[MedicationMapping, ...]] = (
         "patient.anticoagulated",
         (
             _own("anticoagulant", "Anticoagulant (any)"),
-            Code(ATC, "B01AA", "Vitamin K antagonists", prefix=True),
-            Code(ATC, "B01AB", "Heparin group", prefix=True),
-            Code(ATC, "B01AE", "Direct thrombin inhibitors", prefix=True, checked=False),
-            Code(ATC, "B01AF", "Direct factor Xa inhibitors", prefix=True, checked=False),
+            _atc("B01AA", "Vitamin K antagonists", prefix=True),
+            _atc("B01AB", "Heparin group", prefix=True),
+            _atc("B01AE", "Direct thrombin inhibitors", prefix=True),
+            _atc("B01AF", "Direct factor Xa inhibitors", prefix=True),
         ),
         taking=True,
     ),
@@ -536,14 +657,14 @@ MEDICATIONS: Final[tuple[MedicationMapping, ...]] = (
         "patient.osteoporosis_treatment",
         (
             _own("osteoporosis-drug", "Osteoporosis drug (any)"),
-            Code(ATC, "M05BA", "Bisphosphonates", prefix=True),
-            Code(ATC, "M05BB", "Bisphosphonates, combinations", prefix=True),
-            Code(ATC, "M05BX04", "Denosumab", checked=False),
-            Code(ATC, "M05BX06", "Romosozumab"),
-            Code(ATC, "H05AA02", "Teriparatide", checked=False),
-            Code(ATC, "G03XC01", "Raloxifene", checked=False),
-            Code(RXNORM, "46041", "alendronate"),
-            Code(RXNORM, "77655", "zoledronic acid"),
+            _atc("M05BA", "Bisphosphonates", prefix=True),
+            _atc("M05BB", "Bisphosphonates, combinations", prefix=True),
+            _atc("M05BX04", "denosumab"),
+            _atc("M05BX06", "romosozumab"),
+            _atc("H05AA02", "teriparatide"),
+            _atc("G03XC01", "raloxifene"),
+            Code(RXNORM, "46041", "alendronate", source="reference-corroborated"),
+            Code(RXNORM, "77655", "zoledronic acid", source="reference-corroborated"),
         ),
         taking="on_treatment",
         not_taken="none",
@@ -600,35 +721,52 @@ CARE: Final[tuple[CareMapping, ...]] = (
 
 # -- encounter and coverage ---------------------------------------------------------------------------
 
+
+def _encounter(code: str, display: str) -> Code:
+    return Code(V3_ACT_CODE, code, display, source="hl7-act-encounter-code")
+
+
 ENCOUNTER_CLASSES: Final[tuple[tuple[Code, str], ...]] = (
-    (Code(V3_ACT_CODE, "IMP", "inpatient encounter"), "inpatient"),
-    (Code(V3_ACT_CODE, "ACUTE", "inpatient acute"), "inpatient"),
-    (Code(V3_ACT_CODE, "NONAC", "inpatient non-acute"), "inpatient"),
-    (Code(V3_ACT_CODE, "AMB", "ambulatory"), "outpatient"),
-    (Code(V3_ACT_CODE, "EMER", "emergency"), "outpatient"),
-    (Code(V3_ACT_CODE, "OBSENC", "observation encounter"), "outpatient"),
-    (Code(V3_ACT_CODE, "PRENC", "pre-admission"), "outpatient"),
-    (Code(V3_ACT_CODE, "SS", "short stay"), "outpatient"),
-    (Code(V3_ACT_CODE, "VR", "virtual"), "outpatient"),
-    (Code(V3_ACT_CODE, "HH", "home health"), "outpatient"),
-    (Code(V3_ACT_CODE, "FLD", "field"), "outpatient"),
+    (_encounter("IMP", "inpatient encounter"), "inpatient"),
+    (_encounter("ACUTE", "inpatient acute"), "inpatient"),
+    (_encounter("NONAC", "inpatient non-acute"), "inpatient"),
+    (_encounter("AMB", "ambulatory"), "outpatient"),
+    (_encounter("EMER", "emergency"), "outpatient"),
+    (_encounter("OBSENC", "observation encounter"), "outpatient"),
+    (_encounter("PRENC", "pre-admission"), "outpatient"),
+    (_encounter("SS", "short stay"), "outpatient"),
+    (_encounter("VR", "virtual"), "outpatient"),
+    (_encounter("HH", "home health"), "outpatient"),
+    (_encounter("FLD", "field"), "outpatient"),
 )
 """Encounter.class of a current encounter (in progress, arrived, triaged, on leave) and the setting."""
 
-COVERAGE_TYPES: Final[tuple[tuple[Code, str], ...]] = (
-    (Code(SOPT, "1", "Medicare", prefix=True), "medicare"),
-    (Code(SOPT, "5", "Private health insurance", prefix=True), "private"),
-    (Code(SOPT, "6", "Blue Cross/Blue Shield", prefix=True, checked=False), "private"),
-    (Code(SOPT, "81", "Self-pay"), "uninsured"),
-    (Code(COVERAGE_SELFPAY, "pay", "Pay"), "uninsured"),
-    (Code(SOPT, "9", "Miscellaneous/other", prefix=True, checked=False), "other"),
-    (Code(SOPT, "2", "Medicaid", prefix=True, checked=False), "other"),
-    (Code(SOPT, "3", "Other government", prefix=True, checked=False), "other"),
-    (Code(SOPT, "4", "Department of corrections", prefix=True, checked=False), "other"),
-    (Code(SOPT, "7", "Managed care, unspecified", prefix=True, checked=False), "other"),
-    (Code(SOPT, "8", "No payment from an organization", prefix=True, checked=False), "other"),
+COVERAGE_TYPES: Final[tuple[tuple[Code, str | None], ...]] = (
+    (_sopt("1", "MEDICARE"), "medicare"),
+    (_sopt("5", "PRIVATE HEALTH INSURANCE"), "private"),
+    (_sopt("6", "BLUE CROSS/BLUE SHIELD"), "private"),
+    (
+        _sopt("81", "Self-pay (Includes applicants for insurance and Medicaid applicants)", prefix=False),
+        "uninsured",
+    ),
+    (Code(COVERAGE_SELFPAY, "pay", "Pay", source="hl7-coverage-selfpay"), "uninsured"),
+    # Two codes under 9 say the payer is not known; they leave the insurance missing, not "other".
+    (_sopt("99", "No Typology Code available for payment source", prefix=False), None),
+    (_sopt("9999", "Unavailable / No Payer Specified / Blank", prefix=False), None),
+    (_sopt("9", "MISCELLANEOUS/OTHER"), "other"),
+    (_sopt("2", "MEDICAID"), "other"),
+    (_sopt("3", "OTHER GOVERNMENT (Federal/State/Local) (excluding Department of Corrections)"), "other"),
+    (_sopt("4", "DEPARTMENTS OF CORRECTIONS"), "other"),
+    (
+        _sopt(
+            "7", "MANAGED CARE, UNSPECIFIED (to be used only if one can't distinguish public from private)"
+        ),
+        "other",
+    ),
+    (_sopt("8", "NO PAYMENT from an Organization/Agency/Program/Private Payer Listed"), "other"),
 )
-"""Coverage.type of an active Coverage and the insurance it is (the first match counts: 81 before 8)."""
+"""Coverage.type of an active Coverage and the insurance it is (None: not known, left missing); the
+first match counts (81 before 8, 99 and 9999 before 9)."""
 
 INSURANCE_WRITTEN: Final = {"medicare": "1", "private": "5", "uninsured": "81", "other": "9"}
 """The SOPT code the writer gives each kind of insurance."""
@@ -666,7 +804,8 @@ def mapping_rows() -> list[Row]:
             "Coverage",
             "type (active coverage)",
             tuple(code for code, _ in COVERAGE_TYPES),
-            "1-: medicare; 5-, 6-: private; 81, pay: uninsured; others: other",
+            "1-: medicare; 5-, 6-: private; 81, pay: uninsured; 99, 9999: not known (left missing); "
+            "others: other",
         ),
     ]
     for medication in MEDICATIONS:
@@ -748,6 +887,13 @@ def mapping_rows() -> list[Row]:
     )
     rows.extend(_observation_row(mapping) for mapping in OBSERVATIONS if mapping.per_vertebra)
     return rows
+
+
+def standard_codes() -> list[Code]:
+    """Every standard code the mapping reads or writes, answers included, once each."""
+    found = [code for row in mapping_rows() for code in row.codes]
+    found += [answer for mapping in OBSERVATIONS for answer, _ in mapping.answers]
+    return list(dict.fromkeys(code for code in found if code.system != VERTAID))
 
 
 def _observation_row(mapping: ObservationMapping) -> Row:

@@ -17,15 +17,15 @@ __all__ = ["replacing"]
 
 
 @contextlib.contextmanager
-def replacing(target: Path) -> Iterator[Path]:
+def replacing(target: Path, mode: int = 0o666) -> Iterator[Path]:
     """Yield a new, empty file beside ``target`` to write; rename it onto ``target`` when the block
-    ends without error, remove it otherwise.
+    ends without error, remove it otherwise. ``mode`` is the new file's permissions (less the umask).
 
     Raises:
         OSError: the file cannot be made beside ``target`` (its folder is missing or not writable).
     """
     partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.partial")
-    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
     try:
         yield partial
         os.replace(partial, target)

@@ -18,7 +18,7 @@ from typing import Final
 
 from vertaid.services.ports import ApiKeyEntry, KeyNameTaken, KeyRepository
 
-__all__ = ["KEY_PREFIX", "MAX_KEY_NAME", "KeyNameTaken", "authenticate", "create_key"]
+__all__ = ["KEY_PREFIX", "MAX_KEY_NAME", "KeyNameTaken", "authenticate", "checked_name", "create_key"]
 
 KEY_PREFIX: Final = "vtd"
 """Begins every key, so that a key pasted where it does not belong is easy to recognise and find."""
@@ -35,16 +35,24 @@ def _secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
-def _checked_name(name: object) -> str:
+def checked_name(
+    name: object, what: str = "key name", hint: str = "give the key a name that says who or what uses it"
+) -> str:
+    """``name`` trimmed, when it can name someone in the audit trail: 1 to 100 characters, none of them
+    a control or invisible character.
+
+    Raises:
+        ValueError: saying what is wrong with ``what`` (the name's role), with ``hint`` when it is blank.
+    """
     if not isinstance(name, str):
-        raise ValueError(f"key name must be text, not {type(name).__name__}")
+        raise ValueError(f"{what} must be text, not {type(name).__name__}")
     clean = name.strip()
     if not clean:
-        raise ValueError("key name is blank: give the key a name that says who or what uses it")
+        raise ValueError(f"{what} is blank: {hint}")
     if len(clean) > MAX_KEY_NAME:
-        raise ValueError(f"key name is {len(clean)} characters long; at most {MAX_KEY_NAME} are allowed")
+        raise ValueError(f"{what} is {len(clean)} characters long; at most {MAX_KEY_NAME} are allowed")
     if any(unicodedata.category(character).startswith("C") for character in clean):
-        raise ValueError("key name contains a control or invisible character")
+        raise ValueError(f"{what} contains a control or invisible character")
     return clean
 
 
@@ -55,7 +63,7 @@ def create_key(store: KeyRepository, name: str) -> str:
         ValueError: the name is blank, too long or holds control characters; :class:`KeyNameTaken` (a
             ``ValueError``) when a key of that name exists.
     """
-    clean = _checked_name(name)
+    clean = checked_name(name)
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     store.add_key(

@@ -26,6 +26,9 @@ __all__ = [
     "ChainHead",
     "KeyNameTaken",
     "KeyRepository",
+    "PurgeEntry",
+    "PurgeSeal",
+    "RetentionRepository",
     "Seal",
     "StoreUnavailable",
 ]
@@ -56,17 +59,23 @@ class AssessmentEntry:
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
-    """One record of the audit trail: what was assessed, with what, when and by whom, chained by hash."""
+    """One record of the audit trail: what was assessed, with what, when and by whom, chained by hash.
+
+    A record names the case and the assessment by the sha256 of their stored texts (record format 2).
+    Records of format 1, written before, hold the texts themselves instead, and no hashes.
+    """
 
     sequence: int
     assessment_id: str
     recorded_at: datetime
     key_name: str | None
     knowledge_digest: str
-    case_json: str
-    assessment_json: str
+    case_sha256: str | None
+    assessment_sha256: str | None
     previous_hash: str
     record_hash: str
+    case_json: str | None = None
+    assessment_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +100,33 @@ class AssessmentAppend:
 
 @dataclass(frozen=True, slots=True)
 class AuditedAssessment:
-    """An audit record with the stored assessment it names (``None`` when that assessment is gone)."""
+    """An audit record with the stored assessment it names (``None`` when that assessment is gone), and
+    the sequence number of the purge that says it removed that assessment (``None``: none says so)."""
 
     record: AuditEntry
     assessment: AssessmentEntry | None
+    purged_by: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeEntry:
+    """A retention purge's record in the audit trail: it removed ``purged_count`` stored assessments,
+    those made before ``purged_before``, whose ids (in the order of their audit records, each followed by
+    a newline) have the sha256 ``purged_ids_sha256``; ``purged_by`` says who, ``recorded_at`` when."""
+
+    sequence: int
+    recorded_at: datetime
+    purged_before: datetime
+    purged_count: int
+    purged_ids_sha256: str
+    purged_by: str
+    previous_hash: str
+    record_hash: str
+
+
+PurgeSeal = Callable[[ChainHead | None, Iterator[str]], PurgeEntry]
+"""Makes a purge's audit record from the chain's head and the ids of the assessments it removes, given
+one at a time in the order of their audit records."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +164,38 @@ class AssessmentRepository(Protocol):
 class AuditRepository(Protocol):
     """Read access to the whole audit trail, for verification."""
 
-    def audit_trail(self) -> Iterator[AuditedAssessment]:
-        """Every audit record in sequence order, each with the stored assessment it names."""
+    def audit_trail(self) -> Iterator[AuditedAssessment | PurgeEntry]:
+        """Every audit record in sequence order: an assessment's, with the stored assessment it names and
+        the purge that removed it, if one did; or a purge's."""
         ...
 
     def unaudited_assessment_ids(self, limit: int) -> list[str]:
         """Up to ``limit`` ids of stored assessments that no audit record names (there should be none)."""
+        ...
+
+
+class RetentionRepository(Protocol):
+    """Stored assessments read, and purged, by when they were made."""
+
+    def assessments_made(
+        self, *, after: datetime | None = None, before: datetime | None = None
+    ) -> Iterator[AssessmentEntry]:
+        """The stored assessments made at or after ``after`` and before ``before`` (``None``: no bound),
+        oldest first (ties by id), read in batches: never all held at once."""
+        ...
+
+    def count_assessments_made(self, *, before: datetime) -> int:
+        """How many stored assessments were made before ``before``."""
+        ...
+
+    def purge_assessments(self, *, before: datetime, seal: PurgeSeal) -> PurgeEntry | None:
+        """Remove the stored assessments made before ``before``, with a purge record, in one transaction.
+
+        Taking its turn with the appends, it gives ``seal`` the chain's head and the ids of the
+        assessments to remove, appends the record the seal makes, names each id in the purged list with
+        that record, and deletes them. Returns the record once committed; ``None``, with nothing
+        written, when no assessment was made before ``before``. When it fails, nothing is changed.
+        """
         ...
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from vertaid.domain.assessment import fixed_sections
+from vertaid.domain.assessment import conflict_entry, fixed_sections
 from vertaid.domain.case import InvalidCase
 from vertaid.domain.pack import KnowledgePack
 from vertaid.knowledge import default_pack
@@ -154,16 +154,26 @@ def _assessment_json(assessment: dict[str, Any], pack: KnowledgePack) -> str:
     """``canonical_json(assessment)`` for an assessment fresh from the engine, made faster.
 
     The members that every assessment with the same decision shares (:func:`fixed_sections`: two thirds
-    of the text) are written once per pack and spliced in; the rest is written as usual. The object's
-    keys are sorted, with no spaces, exactly as ``canonical_json`` writes them, so the text is the same.
+    of the text) are written once per pack and spliced in, and so is each of the pack's conflicts of
+    evidence that the assessment lists (the same for every case: half of what is left); the rest is
+    written as usual. The object's keys are sorted, with no spaces, exactly as ``canonical_json`` writes
+    them, so the text is the same.
     """
-    shared = pack.derived("canonical JSON of the fixed sections", _fixed_section_texts)
-    texts = shared[assessment["decision"]]
-    members = (
-        f"{canonical_json(name)}:{texts[name] if name in texts else canonical_json(assessment[name])}"
-        for name in sorted(assessment)
-    )
-    return "{" + ",".join(members) + "}"
+    texts = pack.derived("canonical JSON of the fixed sections", _fixed_section_texts)[assessment["decision"]]
+    conflict_texts = pack.derived("canonical JSON of each conflict", _conflict_texts)
+
+    def member(name: str) -> str:
+        if name in texts:
+            return texts[name]
+        if name == "conflicts":
+            return "[" + ",".join(conflict_texts[conflict["id"]] for conflict in assessment[name]) + "]"
+        return canonical_json(assessment[name])
+
+    return "{" + ",".join(f"{canonical_json(name)}:{member(name)}" for name in sorted(assessment)) + "}"
+
+
+def _conflict_texts(pack: KnowledgePack) -> dict[str, str]:
+    return {conflict.id: canonical_json(conflict_entry(conflict)) for conflict in pack.conflicts}
 
 
 def _fixed_section_texts(pack: KnowledgePack) -> dict[str, dict[str, str]]:

@@ -17,6 +17,7 @@ __all__ = [
     "Base",
     "CdsFeedbackRow",
     "CdsTokenIdRow",
+    "PurgedAssessmentRow",
     "UtcDateTime",
 ]
 
@@ -59,9 +60,11 @@ class Base(DeclarativeBase):
 
 
 class AssessmentRow(Base):
-    """A stored assessment (never changed or deleted: triggers refuse it)."""
+    """A stored assessment (never changed; deleted only by a retention purge, which first names it in
+    ``purged_assessments``: triggers refuse anything else)."""
 
     __tablename__ = "assessments"
+    __table_args__ = (Index("ix_assessments_created_at", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -72,22 +75,47 @@ class AssessmentRow(Base):
 
 
 class AuditRecordRow(Base):
-    """One record of the hash-chained, append-only audit trail (triggers refuse UPDATE and DELETE)."""
+    """One record of the hash-chained, append-only audit trail (triggers refuse UPDATE and DELETE).
+
+    A record names its case and assessment by the sha256 of their texts (format 2); records of format 1
+    hold the texts instead and no hashes. The assessment it names is not a foreign key: verification
+    checks that it is stored, and a retention purge may remove it while the record stays.
+
+    A purge's record (``vertaid.purge/1``) names no assessment and no pack: it holds the purge's time
+    bound, how many assessments it removed, the sha256 of their ids, and who purged.
+    """
 
     __tablename__ = "audit_records"
 
     sequence: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    assessment_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("assessments.id", ondelete="RESTRICT"), unique=True
-    )
+    assessment_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
     key_name: Mapped[str | None] = mapped_column(String(100))
-    knowledge_digest: Mapped[str] = mapped_column(String(64))
-    case_json: Mapped[str] = mapped_column(Text)
-    assessment_json: Mapped[str] = mapped_column(Text)
+    knowledge_digest: Mapped[str | None] = mapped_column(String(64))
+    case_sha256: Mapped[str | None] = mapped_column(String(64))
+    assessment_sha256: Mapped[str | None] = mapped_column(String(64))
+    case_json: Mapped[str | None] = mapped_column(Text)
+    assessment_json: Mapped[str | None] = mapped_column(Text)
     # Unique: two records chained to the same predecessor would be a fork, whatever the locking did.
     previous_hash: Mapped[str] = mapped_column(String(64), unique=True)
     record_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purged_before: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    purged_count: Mapped[int | None] = mapped_column(BigInteger)
+    purged_ids_sha256: Mapped[str | None] = mapped_column(String(64))
+    purged_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class PurgedAssessmentRow(Base):
+    """A stored assessment removed by a retention purge: its id and the purge record's sequence number
+    (append-only; the trigger on ``assessments`` lets exactly these rows be deleted)."""
+
+    __tablename__ = "purged_assessments"
+    __table_args__ = (Index("ix_purged_assessments_purge_sequence", "purge_sequence"),)
+
+    assessment_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    purge_sequence: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("audit_records.sequence", ondelete="RESTRICT")
+    )
 
 
 class ApiKeyRow(Base):

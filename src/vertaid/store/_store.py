@@ -12,7 +12,20 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final, cast
 
-from sqlalchemy import Engine, Table, create_engine, delete, event, insert, select, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -33,9 +46,18 @@ from vertaid.services.ports import (
     CdsFeedbackEntry,
     ChainHead,
     KeyNameTaken,
+    PurgeEntry,
+    PurgeSeal,
     StoreUnavailable,
 )
-from vertaid.store._schema import ApiKeyRow, AssessmentRow, AuditRecordRow, CdsFeedbackRow, CdsTokenIdRow
+from vertaid.store._schema import (
+    ApiKeyRow,
+    AssessmentRow,
+    AuditRecordRow,
+    CdsFeedbackRow,
+    CdsTokenIdRow,
+    PurgedAssessmentRow,
+)
 
 __all__ = ["DEFAULT_DATABASE_URL", "Store", "database_url", "open_store"]
 
@@ -63,6 +85,9 @@ turn (``flock``)."""
 
 AUDIT_ROWS_PER_READ: Final = 200
 """Audit records read from the database at a time while verifying: the trail is never held whole."""
+
+EXPORT_ROWS_PER_READ: Final = 50
+"""Stored assessments read at a time while exporting (two texts of about 33 KB each)."""
 
 
 def database_url(url: str | None = None) -> str:
@@ -134,9 +159,10 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor.execute("PRAGMA foreign_keys = ON")
         if not in_memory:
             # Set before anything is written, so it takes only on a new file (an existing one keeps its
-            # own). An assessment and its record are two 33 KB texts: with 16 KiB pages they take fewer
-            # overflow pages and write-ahead-log frames than with SQLite's 4 KiB, and in this project's
-            # load test a server took a tenth less CPU a write and served a tenth more writes a second.
+            # own). An assessment is a 33 KB text: with 16 KiB pages it takes fewer overflow pages and
+            # write-ahead-log frames than with SQLite's 4 KiB, and in this project's load test (when the
+            # audit record held a second copy) a server took a tenth less CPU a write and served a tenth
+            # more writes a second.
             cursor.execute(f"PRAGMA page_size = {SQLITE_PAGE_BYTES}")
             cursor.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed write survives a power cut, not only a crash (the write is acknowledged).
@@ -169,9 +195,9 @@ def _postgresql_engine(url: URL) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # An assessment (about 33 KB of JSON) is stored twice, in its row and in its audit record, and
-        # PostgreSQL compresses text that long. Its default compressor, pglz, spent 1 ms of the server's
-        # CPU on each (2 ms a write: more than the web application spends on it); lz4 spends 0.2 ms, and
+        # An assessment is about 33 KB of JSON, and PostgreSQL compresses text that long. Its default
+        # compressor, pglz, spent 1 ms of the server's CPU on each (when each was stored twice, 2 ms a
+        # write: more than the web application spent on it); lz4 spends 0.2 ms, and
         # compresses these texts better (to 10 KB; pglz to 13). Used where the server has it (PostgreSQL 14
         # and later, built with lz4, as Debian's is); stored values are read back whichever compressed them.
         # Set outside a transaction, so that no rollback undoes it.
@@ -240,14 +266,7 @@ class Store:
             self._append_turn(),
             self._appending.begin() as connection,
         ):
-            if self._dialect == "postgresql":
-                # Concurrent appends to this chain wait here until the one before commits, then read the
-                # head it committed (READ COMMITTED takes a new snapshot per statement). An advisory lock
-                # keyed by the table's oid needs no privilege beyond SELECT and INSERT, unlike LOCK TABLE,
-                # and never blocks readers.
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock('audit_records'::regclass::oid::bigint)")
-                )
+            self._lock_chain(connection)
             row = connection.execute(_CHAIN_HEAD).first()
             head = None if row is None else ChainHead(row.sequence, row.record_hash)
             records = []
@@ -255,9 +274,18 @@ class Store:
                 records.append(append.seal(head))
                 head = ChainHead(records[-1].sequence, records[-1].record_hash)
             # The assessments first: their records refer to them.
-            connection.execute(insert(_ASSESSMENTS), [_columns(append.entry) for append in appends])
-            connection.execute(insert(_AUDIT_RECORDS), [_columns(record) for record in records])
+            connection.execute(_INSERT_ASSESSMENTS, [_columns(append.entry) for append in appends])
+            connection.execute(_INSERT_AUDIT_RECORDS, [_columns(record) for record in records])
         return records
+
+    def _lock_chain(self, connection: Connection) -> None:
+        """On PostgreSQL, wait for the chain's lock: appends (and purges) take it in turn."""
+        if self._dialect == "postgresql":
+            # Concurrent appends to this chain wait here until the one before commits, then read the head
+            # it committed (READ COMMITTED takes a new snapshot per statement). An advisory lock keyed by
+            # the table's oid needs no privilege beyond SELECT and INSERT, unlike LOCK TABLE, and never
+            # blocks readers.
+            connection.execute(text("SELECT pg_advisory_xact_lock('audit_records'::regclass::oid::bigint)"))
 
     @contextmanager
     def _append_turn(self) -> Iterator[None]:
@@ -290,28 +318,117 @@ class Store:
         with _answering("the store does not answer"), self._reading() as session:
             return [_assessment_entry(row) for row in session.scalars(query)]
 
-    def audit_trail(self) -> Iterator[AuditedAssessment]:
-        """Every audit record in sequence order, each with the stored assessment it names."""
+    def audit_trail(self) -> Iterator[AuditedAssessment | PurgeEntry]:
+        """Every audit record in sequence order: an assessment's, with the stored assessment it names and
+        the purge that removed it (if one did); or a purge's."""
         # Plain columns, not ORM objects: a long trail streams through without an identity map.
         record_columns = [getattr(AuditRecordRow, field.name) for field in fields(AuditEntry)]
+        purge_columns = [getattr(AuditRecordRow, field.name) for field in fields(PurgeEntry)]
         assessment_columns = [getattr(AssessmentRow, field.name) for field in fields(AssessmentEntry)]
         query = (
-            select(*record_columns, *assessment_columns)
+            select(
+                *record_columns,
+                *purge_columns,
+                *assessment_columns,
+                PurgedAssessmentRow.purge_sequence,
+                AuditRecordRow.purged_count.is_not(None).label("is_purge"),
+            )
             .outerjoin(AssessmentRow, AssessmentRow.id == AuditRecordRow.assessment_id)
+            .outerjoin(PurgedAssessmentRow, PurgedAssessmentRow.assessment_id == AuditRecordRow.assessment_id)
             .order_by(AuditRecordRow.sequence)
             .execution_options(yield_per=AUDIT_ROWS_PER_READ)
         )
-        split = len(record_columns)
+        purge_at = len(record_columns)
+        assessment_at = purge_at + len(purge_columns)
+        purged_at = assessment_at + len(assessment_columns)
         with _answering("the audit trail could not be read"), self._reading() as session:
             result = session.execute(query)
             try:
                 for row in result:
-                    record = AuditEntry(*row[:split])
-                    found = row[split:]
+                    if row.is_purge:
+                        yield PurgeEntry(*row[purge_at:assessment_at])
+                        continue
+                    found = row[assessment_at:purged_at]
                     # The assessment's id is None when the outer join found no assessment.
-                    yield AuditedAssessment(record, None if found[0] is None else AssessmentEntry(*found))
+                    yield AuditedAssessment(
+                        AuditEntry(*row[:purge_at]),
+                        None if found[0] is None else AssessmentEntry(*found),
+                        row[purged_at],
+                    )
             finally:
                 result.close()  # also when the reader stops early: PostgreSQL reads through a server cursor
+
+    def assessments_made(
+        self, *, after: datetime | None = None, before: datetime | None = None
+    ) -> Iterator[AssessmentEntry]:
+        """The stored assessments made at or after ``after`` and before ``before``, oldest first."""
+        columns = [getattr(AssessmentRow, field.name) for field in fields(AssessmentEntry)]
+        query = select(*columns).order_by(AssessmentRow.created_at, AssessmentRow.id)
+        if after is not None:
+            query = query.where(AssessmentRow.created_at >= after)
+        if before is not None:
+            query = query.where(AssessmentRow.created_at < before)
+        with _answering("the stored assessments could not be read"), self._reading() as session:
+            result = session.execute(query.execution_options(yield_per=EXPORT_ROWS_PER_READ))
+            try:
+                for row in result:
+                    yield AssessmentEntry(*row)
+            finally:
+                result.close()  # also when the reader stops early: PostgreSQL reads through a server cursor
+
+    def count_assessments_made(self, *, before: datetime) -> int:
+        """How many stored assessments were made before ``before``."""
+        query = select(func.count()).select_from(AssessmentRow).where(AssessmentRow.created_at < before)
+        with _answering("the store does not answer"), self._reading() as session:
+            return int(session.scalar(query) or 0)
+
+    def purge_assessments(self, *, before: datetime, seal: PurgeSeal) -> PurgeEntry | None:
+        """Remove the stored assessments made before ``before`` and append the purge's record, all in one
+        transaction taken in turn with the appends (see ``RetentionRepository.purge_assessments``)."""
+        # The assessments to remove, in the order of their records (which the ids' hash follows).
+        chosen = (
+            select(AssessmentRow.id)
+            .join(AuditRecordRow, AuditRecordRow.assessment_id == AssessmentRow.id)
+            .where(AssessmentRow.created_at < before)
+        )
+        try:
+            with (
+                _answering("the purge was not made"),
+                self._append_turn(),
+                self._appending.begin() as connection,
+            ):
+                self._lock_chain(connection)
+                row = connection.execute(_CHAIN_HEAD).first()
+                head = None if row is None else ChainHead(row.sequence, row.record_hash)
+                ids = connection.execute(
+                    chosen.order_by(AuditRecordRow.sequence).execution_options(yield_per=AUDIT_ROWS_PER_READ)
+                )
+                record = seal(head, (assessment_id for (assessment_id,) in ids))
+                ids.close()
+                if record.purged_count == 0:
+                    return None
+                connection.execute(_INSERT_AUDIT_RECORDS, [_columns(record)])
+                # Named first: the trigger on assessments lets only named rows be deleted.
+                connection.execute(
+                    insert(_PURGED).from_select(
+                        ["assessment_id", "purge_sequence"],
+                        chosen.add_columns(literal(record.sequence, BigInteger)),
+                    )
+                )
+                named_by_it = select(PurgedAssessmentRow.assessment_id).where(
+                    PurgedAssessmentRow.purge_sequence == record.sequence
+                )
+                named = connection.execute(select(func.count()).select_from(named_by_it.subquery())).scalar()
+                removed = connection.execute(delete(_ASSESSMENTS).where(_ASSESSMENTS.c.id.in_(named_by_it)))
+                if not named == removed.rowcount == record.purged_count:
+                    raise _PurgeMismatch(
+                        f"{record.purged_count} chosen, {named} named, {removed.rowcount} deleted"
+                    )
+        except IntegrityError as error:  # e.g. a trigger refused a row: nothing was changed
+            raise StoreUnavailable(f"the purge was not made: {_one_line(error)}") from error
+        except _PurgeMismatch as error:
+            raise StoreUnavailable(f"the purge was not made: {error}") from None
+        return record
 
     def unaudited_assessment_ids(self, limit: int) -> list[str]:
         """Up to ``limit`` ids of stored assessments that no audit record names."""
@@ -392,6 +509,16 @@ class Store:
 # The tables, not the mapped classes: the INSERTs run on a Core connection.
 _ASSESSMENTS: Final = cast(Table, AssessmentRow.__table__)
 _AUDIT_RECORDS: Final = cast(Table, AuditRecordRow.__table__)
+_PURGED: Final = cast(Table, PurgedAssessmentRow.__table__)
+# Made once: a statement made afresh is coerced and keyed for SQLAlchemy's cache again at every append.
+_INSERT_ASSESSMENTS: Final = insert(_ASSESSMENTS)
+_INSERT_AUDIT_RECORDS: Final = insert(_AUDIT_RECORDS)
+
+
+class _PurgeMismatch(RuntimeError):
+    """A purge's statements did not all touch the assessments it chose (its transaction is undone)."""
+
+
 _CHAIN_HEAD: Final = (
     select(AuditRecordRow.sequence, AuditRecordRow.record_hash)
     .order_by(AuditRecordRow.sequence.desc())
@@ -399,7 +526,9 @@ _CHAIN_HEAD: Final = (
 )
 
 
-def _columns(entry: AssessmentEntry | AuditEntry | ApiKeyEntry | CdsFeedbackEntry) -> dict[str, Any]:
+def _columns(
+    entry: AssessmentEntry | AuditEntry | PurgeEntry | ApiKeyEntry | CdsFeedbackEntry,
+) -> dict[str, Any]:
     """An entry's fields, which are named as its table's columns."""
     return {field.name: getattr(entry, field.name) for field in fields(entry)}
 

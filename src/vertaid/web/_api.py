@@ -49,13 +49,31 @@ def assessment_document(stored: StoredAssessment) -> dict[str, Any]:
     return {"id": stored.id, "created_at": stored.created_at.isoformat(), **stored.assessment}
 
 
-def _prepared(raw: bytes, key_name: str, pack: KnowledgePack) -> PreparedAssessment:
-    """The assessment of the case in a request's body, made ready to store (not stored).
+def _prepared(raw: bytes, key_name: str, pack: KnowledgePack) -> PreparedAssessment | Response:
+    """The assessment of the case in a request's body, made ready to store (not stored); or the answer
+    refusing the body: 400 when it is not a JSON document, 422 when it is not a valid case.
 
-    Raises:
-        UnreadableInput: the body is not a JSON document (400); InvalidCase: not a valid case (422).
+    The refusal is an answer, not an exception, so that none crosses back from the thread pool: raised
+    there, it would be kept in a reference cycle with the request's body and parsed document until the
+    next full garbage collection (measured: 7 MB per refused 1 MiB body, 1.4 GB before a collection).
     """
-    return prepare_assessment(parse_json_text(raw), key_name=key_name, pack=pack)
+    try:
+        return prepare_assessment(parse_json_text(raw), key_name=key_name, pack=pack)
+    except UnreadableInput as error:
+        return problem_response(400, f"The body {error}.")
+    except InvalidCase as error:
+        return problem_response(422, "The body is not a valid vertaid.case/1.", problems=error.problems)
+
+
+def _declared_json(content_type: str | None) -> bool:
+    """Whether a body's declared type is JSON (``application/json``, ``application/*+json``), or none
+    is declared (a client that says nothing is read as sending JSON)."""
+    if content_type is None:
+        return True
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 def _document_text(assessment_id: str, created_at: datetime, assessment_json: str) -> bytes:
@@ -93,9 +111,11 @@ def _json(document: object, status: int = 200, headers: dict[str, str] | None = 
         ),
         401: _problem("No API key, or one this service did not issue."),
         413: _problem("The body is larger than 1 MiB."),
+        415: _problem("The body is declared as something other than JSON (Content-Type)."),
         422: _problem(
             "The body is not a valid vertaid.case/1: every problem by its JSON path.", CaseProblems
         ),
+        503: _problem("The store does not answer; nothing was stored."),
     },
 )
 async def create_assessment(request: Request, key_name: ApiKeyName) -> Response:
@@ -106,21 +126,20 @@ async def create_assessment(request: Request, key_name: ApiKeyName) -> Response:
     # server's CPU per write.
     pack: KnowledgePack = request.app.state.pack
     writer: Writer = request.app.state.writer
+    if not _declared_json(request.headers.get("content-type")):
+        return problem_response(415, "The body must be a JSON document: Content-Type: application/json.")
     raw = await request.body()
-    try:
-        if len(raw) <= INLINE_BODY_BYTES:
-            # A case of a few kilobytes is read and assessed in about a millisecond. Sending it to a
-            # thread and back would cost a fifth as much again in CPU (the GIL changes hands twice)
-            # and run no faster, so it runs here, on the event loop.
-            prepared = _prepared(raw, key_name, pack)
-        else:
-            # A larger body may hold anything up to 1 MiB, and take long to refuse: on the thread pool,
-            # it cannot hold up every other request.
-            prepared = await run_in_threadpool(_prepared, raw, key_name, pack)
-    except UnreadableInput as error:
-        return problem_response(400, f"The body {error}.")
-    except InvalidCase as error:
-        return problem_response(422, "The body is not a valid vertaid.case/1.", problems=error.problems)
+    if len(raw) <= INLINE_BODY_BYTES:
+        # A case of a few kilobytes is read and assessed in about a millisecond. Sending it to a
+        # thread and back would cost a fifth as much again in CPU (the GIL changes hands twice)
+        # and run no faster, so it runs here, on the event loop.
+        prepared = _prepared(raw, key_name, pack)
+    else:
+        # A larger body may hold anything up to 1 MiB, and take long to refuse: on the thread pool,
+        # it cannot hold up every other request.
+        prepared = await run_in_threadpool(_prepared, raw, key_name, pack)
+    if isinstance(prepared, Response):
+        return prepared
     await writer.commit(prepared)  # on the writing thread, with whatever else waits; answered once committed
     entry = prepared.entry
     location = f"{router.prefix}/assessments/{entry.id}"
@@ -135,6 +154,8 @@ async def create_assessment(request: Request, key_name: ApiKeyName) -> Response:
     responses={
         200: {"description": "The stored assessment.", "model": StoredAssessmentDocument},
         404: _problem("No assessment is stored under this id."),
+        422: _problem("The request's parameters are not valid.", CaseProblems),
+        503: _problem("The store does not answer."),
     },
 )
 async def read_assessment(assessment_id: str, store: StoreDep) -> Response:
@@ -149,6 +170,10 @@ async def read_assessment(assessment_id: str, store: StoreDep) -> Response:
     "/assessments",
     summary="The most recent stored assessments",
     response_model=list[AssessmentSummary],
+    responses={
+        422: _problem("The request's parameters are not valid (a limit out of range).", CaseProblems),
+        503: _problem("The store does not answer."),
+    },
 )
 async def list_assessments(
     store: StoreDep, limit: Annotated[int, Query(ge=1, le=500, description="How many, newest first")] = 50

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +23,8 @@ from vertaid.services._json_text import MAX_BYTES
 from vertaid.store import Store, StoreUnavailable
 from vertaid.web import _api, _pages
 from vertaid.web._deps import KeyCache, StoreDep, Writer
-from vertaid.web._errors import http_error, store_unavailable, validation_error
+from vertaid.web._errors import PROBLEM_JSON, http_error, store_unavailable, validation_error
+from vertaid.web._request_log import RequestLog
 from vertaid.web._schemas import Health
 from vertaid.web._security import BodyLimit, CsrfTokens, SecurityHeaders
 
@@ -55,6 +56,27 @@ def _secret(secret_key: bytes | None) -> bytes:
     if configured:
         return configured.encode("utf-8")
     return secrets.token_bytes(32)
+
+
+class _Application(FastAPI):
+    """FastAPI, with error answers described as what they are: problem documents.
+
+    FastAPI puts an error response's model under ``application/json``; the API sends it as
+    ``application/problem+json`` (RFC 9457), so the description says so, and a client or a fuzzer
+    checking answers against it checks the real ones.
+    """
+
+    def openapi(self) -> dict[str, Any]:
+        described = self.openapi_schema is not None
+        document = super().openapi()
+        if not described:
+            for operations in document["paths"].values():
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        if PROBLEM_JSON in content and "application/json" in content:
+                            content[PROBLEM_JSON] = content.pop("application/json")
+        return document
 
 
 def create_app(
@@ -92,7 +114,7 @@ def create_app(
             if dispose_store_on_shutdown:
                 store.dispose()
 
-    app = FastAPI(
+    app = _Application(
         title="vertaid",
         version=__version__,
         description=_DESCRIPTION,
@@ -109,7 +131,8 @@ def create_app(
 
     app.add_middleware(BodyLimit, limit=MAX_BYTES)
     install_cds(app, cds_settings, app.state.pack)  # /cds-services, with its CORS inside the headers
-    app.add_middleware(SecurityHeaders)  # added last: outermost, so every answer carries the headers
+    app.add_middleware(SecurityHeaders)  # outside the rest, so every answer carries the headers
+    app.add_middleware(RequestLog)  # added last: outermost, so it logs every answer, even the last-resort 500
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StoreUnavailable, store_unavailable)

@@ -112,7 +112,7 @@ async def http_error(request: Request, error: Exception) -> Response:
 async def store_unavailable(request: Request, error: Exception) -> Response:
     """The store did not answer (``StoreUnavailable``): 503; a write was not stored. The cause goes to
     the log, not to the client."""
-    _log.warning("the store did not answer %s %s: %s", request.method, request.url.path, error)
+    _log.warning("the store did not answer", extra={"reason": str(error)})
     if is_api(request.scope):
         return problem_response(503, "The store does not answer; nothing was stored. Try again shortly.")
     return _page(503)

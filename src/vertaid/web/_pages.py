@@ -36,6 +36,7 @@ from vertaid.web._form import (
 )
 from vertaid.web._security import CSRF_FIELD, CsrfTokens
 from vertaid.web._templates import render_fragment, render_page
+from vertaid.web._threads import refusable
 
 __all__ = ["router"]
 
@@ -133,13 +134,11 @@ async def submit_case(request: Request, pack: Pack, csrf: Csrf, writer: Write) -
         parse_case(case)
     except InvalidCase as error:
         problems = error.problems + problems
-    if not problems:
-        try:
-            prepared = await run_in_threadpool(prepare_assessment, case, key_name=None, pack=pack)
-        except InvalidCase as error:
-            problems = error.problems
     if problems:
         return _form_response(request, csrf, values, problems=problems, status=422)
+    prepared = await refusable(prepare_assessment, (InvalidCase,), case, key_name=None, pack=pack)
+    if isinstance(prepared, InvalidCase):
+        return _form_response(request, csrf, values, problems=prepared.problems, status=422)
     stored = await writer.commit(prepared)
     page = f"/assessments/{stored.id}"
     if _from_htmx(request):

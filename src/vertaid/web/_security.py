@@ -86,7 +86,9 @@ class SecurityHeaders:
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
-            _log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
+            # The request log's line for this request (same request id) has its route; the path, which
+            # may hold what a client typed, is not logged.
+            _log.exception("unexpected error")
             if started:
                 raise
             from vertaid.web._errors import internal_error

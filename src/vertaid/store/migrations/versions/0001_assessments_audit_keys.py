@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from vertaid.store.migrations._append_only import POSTGRESQL_REFUSAL, refuse_changes
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | None = None
@@ -17,33 +19,6 @@ depends_on: str | None = None
 
 _APPEND_ONLY = ("assessments", "audit_records")
 """Tables whose rows are never changed or deleted: a stored assessment is a record of what was advised."""
-
-_POSTGRESQL_REFUSAL = """
-CREATE FUNCTION vertaid_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'vertaid: % rows are append-only; % refused', TG_TABLE_NAME, TG_OP
-        USING ERRCODE = 'restrict_violation';
-END
-$$
-"""
-
-
-def _refuse_changes(table: str) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION vertaid_refuse_change()"
-        )
-        op.execute(
-            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION vertaid_refuse_change()"
-        )
-    else:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'vertaid: {table} rows are append-only; {action} refused'); END"
-            )
 
 
 def _what_was_assessed() -> list[sa.Column[object]]:
@@ -93,9 +68,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_api_keys_name"),
     )
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(_POSTGRESQL_REFUSAL)
+        op.execute(POSTGRESQL_REFUSAL)
     for table in _APPEND_ONLY:
-        _refuse_changes(table)
+        refuse_changes(table)
 
 
 def downgrade() -> None:
