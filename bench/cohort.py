@@ -99,6 +99,7 @@ def _vertaid() -> str:
 
 def _child(script: str, *arguments: object) -> dict[str, Any]:
     """Run ``script`` in a Python process of its own; its last line of output is a JSON object."""
+    os.sync()  # the input just written goes to disk now, not while the run reads it
     out = subprocess.run(
         [sys.executable, "-c", script, *map(str, arguments)], capture_output=True, text=True, check=True
     ).stdout
