@@ -337,6 +337,8 @@ def read_lines(lines: LineTexts) -> tuple[Mask, pl.DataFrame]:
         read[start : start + table.num_rows] = True
     reading.tables.sort(key=lambda piece: piece[0])
     tables = [table for _, table in reading.tables] or [ARROW_CASE_SCHEMA.empty_table()]
-    cases = pl.from_arrow(pa.concat_tables(tables).flatten())  # patient.age, …: the flat layout's names
+    # One chunk per column: Polars converts chunk by chunk, and a batch read around refusals has hundreds.
+    whole = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
+    cases = pl.from_arrow(whole.flatten())  # patient.age, …: the flat layout's names
     assert isinstance(cases, pl.DataFrame)  # an Arrow table is a frame
     return read, cases.select(pl.col(name).cast(dtype) for name, dtype in FLAT_DTYPES.items())
