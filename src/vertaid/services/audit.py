@@ -84,9 +84,14 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _holds_texts(record: AuditEntry) -> bool:
+    """Whether a record is of format 1, holding the case and assessment texts instead of their hashes."""
+    return record.case_json is not None and record.assessment_json is not None
+
+
 def record_text(record: AuditEntry) -> str:
     """The canonical JSON of one audit record (what its hash covers, with the previous hash)."""
-    if record.case_json is None or record.assessment_json is None:
+    if not _holds_texts(record):
         return canonical_json(
             {
                 "assessment_id": record.assessment_id,
@@ -243,7 +248,7 @@ def _differences(record: AuditEntry, assessment: AssessmentEntry) -> list[str]:
             "case": (record.case_json, assessment.case_json),
             "assessment": (record.assessment_json, assessment.assessment_json),
         }
-        if record.case_json is not None
+        if _holds_texts(record)
         else {
             "case": (record.case_sha256, text_sha256(assessment.case_json)),
             "assessment": (record.assessment_sha256, text_sha256(assessment.assessment_json)),
