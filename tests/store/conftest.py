@@ -157,3 +157,11 @@ def store(database: Database) -> Iterator[Store]:
         yield opened
     finally:
         opened.dispose()
+
+
+def shipped_migrations() -> str:
+    """Where the store's migrations are shipped: Alembic's script location for the tests that migrate
+    a database to a given revision or ask which revision is the newest."""
+    from importlib.resources import files
+
+    return str(files("vertaid.store") / "migrations")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from tests.store.conftest import Database, admin_connection, vignette_case
+from tests.store.conftest import Database, admin_connection, shipped_migrations, vignette_case
 from vertaid.services.audit import (
     GENESIS_HASH,
     AuditVerdict,
@@ -311,14 +311,12 @@ def test_the_store_needs_no_more_than_select_and_insert_on_postgresql(
 
 def _migrated_to(database: Database, revision: str) -> None:
     """Bring a new database to ``revision`` only, as a store of an earlier vertaid left it."""
-    from importlib.resources import files
-
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine
 
     config = Config()
-    config.set_main_option("script_location", str(files("vertaid.store") / "migrations"))
+    config.set_main_option("script_location", shipped_migrations())
     engine = create_engine(database.url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.begin() as connection:

@@ -19,7 +19,7 @@ from alembic.migration import MigrationContext
 from hypothesis import given
 from sqlalchemy import create_engine
 
-from tests.store.conftest import VIGNETTES, Database, vignette_case
+from tests.store.conftest import VIGNETTES, Database, shipped_migrations, vignette_case
 from tests.test_properties import ANY_CASE, SETTINGS
 from vertaid import InvalidCase, assess
 from vertaid.knowledge import default_pack
@@ -464,10 +464,8 @@ def test_every_vignettes_stored_text_is_its_canonical_json(name: str) -> None:
 
 def _newest_revision() -> str:
     """The revision the shipped migrations end at."""
-    from importlib.resources import files
-
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory(str(files("vertaid.store") / "migrations")).get_current_head()
+    head = ScriptDirectory(shipped_migrations()).get_current_head()
     assert head is not None
     return head
